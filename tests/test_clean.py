@@ -1,0 +1,127 @@
+"""Clean stage: gap filling, merge audit, coverage, and the trade tables on hand-made flows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import clean
+from analysis.io import DataError
+
+
+def test_fill_interior_gaps_only_inside_and_flags():
+    frame = pd.DataFrame({
+        "iso3": ["A"] * 6 + ["B"] * 3,
+        "year": [1996, 1997, 1998, 1999, 2000, 2001, 1996, 1997, 1998],
+        "x": [np.nan, 1.0, np.nan, np.nan, 4.0, np.nan, 2.0, np.nan, np.nan],
+    })
+    out = clean.fill_interior_gaps(frame, ["x"]).set_index(["iso3", "year"])
+    assert np.isnan(out.loc[("A", 1996), "x"])  # leading gap stays missing
+    assert out.loc[("A", 1998), "x"] == pytest.approx(2.0)
+    assert out.loc[("A", 1999), "x"] == pytest.approx(3.0)
+    assert np.isnan(out.loc[("A", 2001), "x"])  # trailing gap stays missing
+    assert np.isnan(out.loc[("B", 1997), "x"])  # no later observation in B: not filled
+    assert out["x_filled"].tolist() == [False, False, True, True, False, False, False, False,
+                                        False]
+
+
+def test_fill_uses_year_spacing_like_wgi_gaps():
+    """WGI has 1996, 1998, 2000, 2002: the 1997 value is the midpoint of 1996 and 1998."""
+    frame = pd.DataFrame({"iso3": "A", "year": [1996, 1997, 1998, 1999, 2000, 2001, 2002],
+                          "wgi_ge": [0.0, np.nan, 1.0, np.nan, 3.0, np.nan, 4.0]})
+    out = clean.fill_interior_gaps(frame, ["wgi_ge"])
+    assert out["wgi_ge"].tolist() == pytest.approx([0.0, 0.5, 1.0, 2.0, 3.0, 3.5, 4.0])
+    assert out["wgi_ge_filled"].sum() == 3
+
+
+def test_fill_never_crosses_countries():
+    frame = pd.DataFrame({"iso3": ["A", "A", "B", "B"], "year": [2000, 2001, 2000, 2001],
+                          "x": [1.0, np.nan, np.nan, 5.0]})
+    out = clean.fill_interior_gaps(frame, ["x"])
+    assert out["x"].isna().sum() == 2
+
+
+def test_merge_audit_counts_and_duplicates():
+    skeleton = clean.panel_skeleton(("A", "B"), (2000, 2001))
+    source = pd.DataFrame({"iso3": ["A", "A", "B"], "year": [2000, 1999, 2001],
+                           "v": [1.0, 2.0, np.nan]})
+    audit = clean.MergeAudit()
+    merged = audit.merge(skeleton, source, "toy")
+    row = audit.table().iloc[0]
+    assert (row.source_rows, row.matched, row.matched_with_data, row.dropped) == (3, 2, 1, 1)
+    assert row.panel_rows_without_source_row == 2 and "1999–1999" in row.dropped_why
+    assert merged["v"].tolist()[0] == 1.0 and len(merged) == 4
+    with pytest.raises(DataError, match="duplicate keys"):
+        audit.merge(skeleton, pd.concat([source, source]), "dup")
+
+
+def test_coverage_shares():
+    frame = pd.DataFrame({"iso3": ["A"] * 4, "year": [1, 2, 3, 4], "x": [1.0, 2.0, 3.0, np.nan],
+                          "x_filled": [False, True, False, False]})
+    cov = clean.coverage_table(frame, ["x"]).iloc[0]
+    assert cov.share_observed == 0.5 and cov.share_filled == 0.25
+    assert (cov.first_year, cov.last_year) == (1, 3)
+
+
+HS_MAP = pd.DataFrame({
+    "hs6": ["260400", "760110", "711290", "270900"],
+    "description": ["nickel ore", "aluminium unwrought", "precious scrap", "crude oil"],
+    "chain": ["nickel", "aluminium", "precious", "excluded"],
+    "stage": ["supply", "transformation", "recycling", "none"],
+    "included": [1, 1, 1, 0],
+})
+
+
+def toy_baci() -> pd.DataFrame:
+    rows = [  # year, exporter, importer, hs6, value
+        (2000, "IDN", "CHN", "260400", 100.0),
+        (2000, "IDN", "JPN", "260400", 50.0),
+        (2000, "CHN", "IDN", "760110", 30.0),
+        (2000, "MYS", "IDN", "711290", 5.0),
+        (2000, "IDN", "CHN", "270900", 999.0),  # excluded energy product
+        (2000, "USA", "JPN", "260400", 7.0),    # not a panel country: world totals only
+    ]
+    return pd.DataFrame(rows, columns=["year", "exporter", "importer", "hs6", "value"]).assign(
+        quantity=1.0)
+
+
+def test_trade_chain_flows_by_partner_group():
+    flows = clean.mineral_trade_flows(toy_baci(), HS_MAP, countries=("CHN", "IDN", "MYS"))
+    assert "270900" not in set(flows["hs6"])
+    chain = clean.build_trade_chain(flows, clean.world_trade_totals(toy_baci(), HS_MAP))
+    key = ["iso3", "chain", "stage", "partner_group", "year"]
+    c = chain.set_index(key)
+    assert c.loc[("IDN", "nickel", "supply", "world", 2000), "export_value"] == 150.0
+    assert c.loc[("IDN", "nickel", "supply", "china", 2000), "export_value"] == 100.0
+    assert c.loc[("IDN", "nickel", "supply", "region", 2000), "export_value"] == 100.0
+    assert c.loc[("IDN", "aluminium", "transformation", "china", 2000), "import_value"] == 30.0
+    assert c.loc[("IDN", "precious", "recycling", "asean", 2000), "import_value"] == 5.0
+    # demand = imports for use, over all stages of the chain; never exports
+    assert c.loc[("IDN", "aluminium", "demand", "world", 2000), "import_value"] == 30.0
+    assert np.isnan(c.loc[("IDN", "aluminium", "demand", "world", 2000), "export_value"])
+    assert c.loc[("CHN", "nickel", "supply", "region", 2000), "import_value"] == 100.0
+    assert ("CHN", "nickel", "supply", "china", 2000) not in c.index  # no self group
+    # world trade value counts every pair, panel or not
+    assert c.loc[("IDN", "nickel", "supply", "world", 2000), "world_trade_value"] == 157.0
+    # cells without trade are explicit zeros
+    assert c.loc[("MYS", "nickel", "supply", "world", 2000), "export_value"] == 0.0
+
+
+def test_bilateral_sums_match_chain_world_totals():
+    flows = clean.mineral_trade_flows(toy_baci(), HS_MAP, countries=("CHN", "IDN", "MYS"))
+    bilateral = flows.groupby(["iso3", "partner_iso3", "year"])[
+        ["export_value", "import_value"]].sum()
+    assert bilateral.loc[("IDN", "CHN", 2000), "export_value"] == 100.0
+    assert bilateral.loc[("IDN", "MYS", 2000), "import_value"] == 5.0
+    assert bilateral.loc[("IDN", "JPN", 2000), "export_value"] == 50.0
+
+
+def test_hs_chain_map_is_valid_and_covers_baci_codes():
+    table = clean.load_hs_chain_map()
+    assert len(table) == 74 and table["hs6"].is_unique
+    assert set(table.loc[table["included"] == 1, "chain"]) == {
+        "nickel", "aluminium", "copper", "tin", "rare_earths", "cobalt", "battery_alloy",
+        "precious"}
+    assert table.set_index("hs6").loc["260400", "chain"] == "nickel"
+    assert table.set_index("hs6").loc["270900", "included"] == 0

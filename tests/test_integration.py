@@ -1,0 +1,97 @@
+"""The real panel, built from the hash-checked raw files (needs DATA_MIRROR or a warm cache).
+
+Under CI, DATA_MIRROR is always set, so these tests always run there.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import clean, config, fetch
+
+pytestmark = pytest.mark.integration
+
+WARM_CACHE = (config.DATA_RAW / ".fetched").exists()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    if not os.environ.get("DATA_MIRROR") and not WARM_CACHE:
+        pytest.skip("no DATA_MIRROR and no fetched data/raw: real-data tests skipped")
+    fetch.fetch_all(fetch.load_registry(), config.DATA_RAW, config.data_mirror())
+    out = tmp_path_factory.mktemp("processed")
+    tables = tmp_path_factory.mktemp("tables")
+    result = clean.build_all(config.DATA_RAW, out, tables)
+    return result, out, tables
+
+
+def test_panel_has_all_countries_and_years(built):
+    tables, out, _ = built
+    panel = pd.read_parquet(out / "panel.parquet")
+    assert sorted(panel["iso3"].unique()) == sorted(config.COUNTRIES)
+    assert panel.groupby("iso3")["year"].agg(["min", "max", "count"]).drop_duplicates().values.tolist() \
+        == [[1996, 2024, 29]]
+    assert not panel.duplicated(["iso3", "year"]).any()
+    for name in ["dyad_panel", "trade_chain", "trade_bilateral", "trade_hs6"]:
+        assert len(pd.read_parquet(out / f"{name}.parquet")) > 0
+
+
+@pytest.mark.parametrize(("iso3", "year"), [("IDN", 2014), ("CHN", 2001), ("VNM", 2020),
+                                            ("THA", 1996)])
+def test_gprc_is_the_mean_of_the_twelve_raw_months(built, iso3, year):
+    tables, _, _ = built
+    source = fetch.source_by_name(fetch.load_registry(), "gpr")
+    raw = pd.read_excel(fetch.raw_path(source), usecols=["month", f"GPRC_{iso3}"])
+    months = raw[pd.to_datetime(raw["month"]).dt.year == year][f"GPRC_{iso3}"]
+    assert len(months) == 12 and months.notna().all()
+    panel = tables["panel"].set_index(["iso3", "year"])
+    assert panel.loc[(iso3, year), "gprc"] == pytest.approx(months.mean(), rel=1e-12)
+
+
+def test_gprc_missing_where_no_series(built):
+    panel = built[0]["panel"]
+    no_series = panel[~panel["iso3"].isin(config.GPRC_COUNTRIES)]
+    assert no_series["gprc"].isna().all()
+    assert panel[panel["iso3"].isin(config.GPRC_COUNTRIES) & (panel["year"] <= 2024)][
+        "gprc"].notna().all()
+
+
+def test_wgi_gap_years_are_filled_and_flagged(built):
+    panel = built[0]["panel"].set_index(["iso3", "year"])
+    for year in (1997, 1999, 2001):
+        assert panel.loc[("MYS", year), "wgi_ge_filled"]
+        expected = (panel.loc[("MYS", year - 1), "wgi_ge"] + panel.loc[("MYS", year + 1),
+                                                                         "wgi_ge"]) / 2
+        assert panel.loc[("MYS", year), "wgi_ge"] == pytest.approx(expected, rel=1e-12)
+    assert not panel.loc[("MYS", 1998), "wgi_ge_filled"]
+
+
+def test_indonesian_nickel_ban_shows_in_trade_chain(built):
+    """Indonesia's 2014 raw-ore export ban: nickel ore exports to China collapse."""
+    chain = built[0]["trade_chain"].set_index(["iso3", "chain", "stage", "partner_group", "year"])
+    before = chain.loc[("IDN", "nickel", "supply", "china", 2013), "export_value"]
+    during = chain.loc[("IDN", "nickel", "supply", "china", 2015), "export_value"]
+    assert before > 1e6 and during < 0.05 * before  # thousand USD
+
+
+def test_dyad_panel_is_consistent_with_bilateral(built):
+    tables = built[0]
+    dyad = tables["dyad_panel"].set_index(["iso3", "year"])
+    bilateral = tables["trade_bilateral"].set_index(["iso3", "partner_iso3", "year"])
+    assert dyad.loc[("MYS", 2010), "exports_to_china"] == pytest.approx(
+        bilateral.loc[("MYS", "CHN", 2010), "export_value"])
+    stages = [c for c in dyad.columns if c.startswith("exports_to_china_")]
+    assert np.allclose(dyad[stages].sum(axis=1), dyad["exports_to_china"])
+    assert len(dyad) == 10 * len(config.YEARS)
+
+
+def test_print_coverage_table(built, capsys):
+    _, _, tables_dir = built
+    text = (tables_dir / "data_coverage.md").read_text()
+    assert "| gprc" in text and "wgi_ge" in text
+    with capsys.disabled():
+        print("\n" + text)
