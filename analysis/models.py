@@ -1,0 +1,304 @@
+"""Stage 4, models: the moderated two-way FE models M1–M5 of METHODS.md section 5.
+
+Reads ``data/processed/panel.parquet`` and ``specs/models.yaml``. Writes
+``data/processed/estimation_panel.parquet`` (the exact estimation frame, centred terms included),
+``outputs/estimates.csv`` (tidy, one row per model × term), ``outputs/tables/main_results.*``,
+descriptive statistics and correlations, marginal effects (delta-method and bootstrap bands),
+Johnson–Neyman intervals, the binned linearity check and their figures.
+
+Run ``python -m analysis.models --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis import config, marginal
+from analysis.estimation import ModelResult, add_interactions, centre, estimate, tidy
+from analysis.inference import wild_bootstrap_coefficient_draws
+from analysis.io import DataError, atomic_path, atomic_write_text, read_parquet, write_parquet
+from analysis.tables import frame_table, write_docx, write_regression_table
+
+ESTIMATES_COLUMNS = ["model", "term", "estimate", "std_error", "p_value", "se_crv3", "se_dk",
+                     "p_wcr", "p_wcr_rademacher", "n_obs", "n_clusters", "within_r2", "formula"]
+
+
+def load_model_spec(path: Path = config.SPECS / "models.yaml") -> dict:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise DataError(path, f"cannot read the model specification ({error})") from error
+
+
+def model_variables(spec: dict) -> list[str]:
+    base = {t for terms in spec["models"].values() for term in terms for t in term.split(":")}
+    return [spec["dependent"], *sorted(base), *spec["controls"]]
+
+
+def estimation_frame(panel: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The common estimation sample, with centred focal and moderator variables.
+
+    Rows: country-years complete in every variable of every model (so M1–M5 share one sample).
+    The uncentred values are kept as ``<name>_raw``; ``gpr``, ``rn`` and ``ti`` are centred on
+    this sample, and every interaction term is added as a column named like the term.
+    """
+    fe = spec["fixed_effects"]
+    variables = model_variables(spec)
+    missing = [v for v in variables if v not in panel]
+    if missing:
+        raise DataError(config.DATA_PROCESSED / spec["panel"], "variables missing", missing[0])
+    frame = panel[[*fe, *variables]].dropna().copy()
+    for name in spec["centre"]:
+        frame[f"{name}_raw"] = frame[name]
+    frame, means = centre(frame, spec["centre"])
+    terms = sorted({t for terms in spec["models"].values() for t in terms}, key=len)
+    frame = add_interactions(frame, terms)
+    return frame.sort_values(fe).reset_index(drop=True), means
+
+
+def fit_models(frame: pd.DataFrame, spec: dict, bootstrap: dict | None = None,
+               progress: bool = True) -> list[ModelResult]:
+    """Estimate every model of the spec on ``frame``."""
+    results = []
+    for name, terms in spec["models"].items():
+        started = time.perf_counter()
+        result = estimate(frame, name, spec["dependent"], [*terms, *spec["controls"]],
+                          tuple(spec["fixed_effects"]), spec["cluster"], spec["key_terms"],
+                          bootstrap if bootstrap is not None else spec["bootstrap"],
+                          spec["driscoll_kraay"]["kernel"])
+        if progress:
+            print(f"[models] {name}: N={result.n_obs}, G={result.n_clusters}, "
+                  f"{time.perf_counter() - started:.1f}s", flush=True)
+        results.append(result)
+    return results
+
+
+def estimates_frame(results: list[ModelResult]) -> pd.DataFrame:
+    return pd.concat([tidy(r) for r in results], ignore_index=True)[ESTIMATES_COLUMNS]
+
+
+def write_estimates(frame: pd.DataFrame, path: Path) -> Path:
+    """CSV with a fixed float format, so repeated runs are byte-identical."""
+    return atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g",
+                                                lineterminator="\n"))
+
+
+# --------------------------------------------------------------------------- marginal effects
+def marginal_effects(result: ModelResult, frame: pd.DataFrame, spec: dict) -> dict:
+    """dSYN/dGPR at percentiles of each moderator (the other held at its mean, 0 after centring),
+    with delta-method CIs (t(G-1)) and percentile bands from the unrestricted wild bootstrap."""
+    focal = spec["focal"]
+    params = result.table["estimate"]
+    df = result.n_clusters - 1
+    draws = wild_bootstrap_coefficient_draws(
+        result.partialled[result.dependent].to_numpy(),
+        result.partialled[result.regressors].to_numpy(), result.cluster_values,
+        B=int(spec["bootstrap"]["band_draws"]), weights=spec["bootstrap"]["weights"],
+        seed=int(spec["bootstrap"]["seed"]))
+    out: dict = {"percentiles": [], "curves": {}, "johnson_neyman": {}}
+    for moderator in spec["moderators"]:
+        others = {m: 0.0 for m in spec["moderators"] if m != moderator and m in params.index}
+        values = np.percentile(frame[moderator], spec["marginal_effects"]["percentiles"])
+        table = marginal.marginal_effect(params, result.vcov_crv1, focal,
+                                         {moderator: values, **others}, df)
+        band = marginal.bootstrap_band(draws, result.regressors, focal,
+                                       {moderator: values, **others})
+        table["percentile"] = spec["marginal_effects"]["percentiles"]
+        table["moderator"] = moderator
+        table["moderator_raw"] = values + frame[f"{moderator}_raw"].mean()
+        table["boot_low"] = band["ci_low"].to_numpy()
+        table["boot_high"] = band["ci_high"].to_numpy()
+        out["percentiles"].append(table)
+        grid = np.linspace(frame[moderator].min(), frame[moderator].max(), 60)
+        curve = marginal.marginal_effect(params, result.vcov_crv1, focal,
+                                         {moderator: grid, **others}, df)
+        curve_band = marginal.bootstrap_band(draws, result.regressors, focal,
+                                             {moderator: grid, **others})
+        curve["boot_low"] = curve_band["ci_low"].to_numpy()
+        curve["boot_high"] = curve_band["ci_high"].to_numpy()
+        out["curves"][moderator] = curve
+        out["johnson_neyman"][moderator] = marginal.johnson_neyman(
+            params, result.vcov_crv1, focal, moderator, df, other_moderators_at=others,
+            observed_range=(float(frame[moderator].min()), float(frame[moderator].max())))
+    return out
+
+
+def plot_marginal_effects(effects: dict, frame: pd.DataFrame, spec: dict, figures: Path,
+                          model_name: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    moderators = spec["moderators"]
+    fig, axes = plt.subplots(1, len(moderators), figsize=(5.5 * len(moderators), 4.2))
+    for ax, moderator in zip(np.atleast_1d(axes), moderators, strict=True):
+        curve = effects["curves"][moderator]
+        x = curve[moderator]
+        ax.fill_between(x, curve["ci_low"], curve["ci_high"], color="#9ecae1", alpha=0.6,
+                        label="95% CI, delta method (CRV1, t(G-1))")
+        ax.plot(x, curve["boot_low"], color="#08519c", ls="--", lw=1,
+                label="95% band, wild cluster bootstrap")
+        ax.plot(x, curve["boot_high"], color="#08519c", ls="--", lw=1)
+        ax.plot(x, curve["estimate"], color="black", lw=1.8, label="dSYN/dGPR")
+        ax.axhline(0, color="grey", lw=0.8)
+        rug = frame[moderator].to_numpy()
+        ax.plot(rug, np.full_like(rug, ax.get_ylim()[0]), "|", color="grey", alpha=0.5)
+        ax.set_xlabel(f"{moderator.upper()} (centred)")
+        ax.set_ylabel("marginal effect of GPR on SYN")
+        ax.set_title(f"{model_name}: effect of GPR across {moderator.upper()}")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _save(fig, figures / "marginal_effects")
+
+
+def plot_binned(binned: dict[str, pd.DataFrame], figures: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(binned), figsize=(5.5 * len(binned), 4.0))
+    for ax, (moderator, table) in zip(np.atleast_1d(axes), binned.items(), strict=True):
+        ax.errorbar(table["bin_median"], table["estimate"],
+                    yerr=[table["estimate"] - table["ci_low"], table["ci_high"] - table["estimate"]],
+                    fmt="o", color="#b30000", capsize=4, label="binned estimate (terciles)")
+        ax.plot(table["bin_median"], table["linear_prediction"], "k--",
+                label="linear interaction model")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xlabel(f"{moderator.upper()} (centred), bin medians")
+        ax.set_ylabel("dSYN/dGPR")
+        ax.set_title(f"Linearity check: GPR × {moderator.upper()}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, figures / "binned_linearity")
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
+        target = stem.with_suffix(f".{suffix}")
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=suffix, dpi=150, metadata=meta)
+        paths.append(target)
+    plt.close(fig)
+    return paths
+
+
+def descriptive_statistics(frame: pd.DataFrame, variables: list[str],
+                           labels: dict[str, str]) -> pd.DataFrame:
+    rows = []
+    for v in variables:
+        s = frame[v]
+        rows.append({"variable": labels.get(v, v), "N": int(s.notna().sum()), "mean": s.mean(),
+                     "sd": s.std(), "min": s.min(), "p50": s.median(), "max": s.max()})
+    return pd.DataFrame(rows)
+
+
+def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
+        spec_path: Path = config.SPECS / "models.yaml") -> list[ModelResult]:
+    started = time.perf_counter()
+    spec = load_model_spec(spec_path)
+    tables, figures = outputs / "tables", outputs / "figures"
+    panel = read_parquet(processed / spec["panel"])
+    frame, means = estimation_frame(panel, spec)
+    years = f"{frame['year'].min()}–{frame['year'].max()}"
+    print(f"[models] estimation sample: {len(frame)} country-years, "
+          f"{frame['iso3'].nunique()} countries, {years}; centring means "
+          + ", ".join(f"{k}={v:.4g}" for k, v in means.items()), flush=True)
+    write_parquet(frame, processed / "estimation_panel.parquet")
+    boot = spec["bootstrap"]
+    print(f"[models] M1–M5 with CRV1, CRV3, Driscoll–Kraay and WCR bootstrap "
+          f"(Webb, B={boot['B']:,}, seed {boot['seed']}; Rademacher 2^G enumeration)", flush=True)
+    results = fit_models(frame, spec)
+    estimates = estimates_frame(results)
+    write_estimates(estimates, outputs / "estimates.csv")
+
+    labels = spec["labels"]
+    order = [*spec["models"]["M5"], *spec["controls"]]
+    note = (f"Two-way FE (country, year) estimated with linearmodels PanelOLS; GPR, RN and TI "
+            f"mean-centred on the estimation sample ({years}). Standard errors in parentheses: "
+            "CRV1 clustered by country with t(G-1) p-values. WCR p: wild cluster restricted "
+            f"bootstrap-t, Webb weights, B = {boot['B']:,}. * p<0.1, ** p<0.05, *** p<0.01.")
+    write_regression_table(results, labels, order, tables / "main_results",
+                           "Geopolitical risk and China–ASEAN mineral-chain synergy", note)
+    wcr_note = note.replace("Standard errors in parentheses: CRV1",
+                            "Stars from the WCR bootstrap; SEs in parentheses: CRV1")
+    write_regression_table(results, labels, order, tables / "main_results_wcr_stars",
+                           "Main results, stars from the wild cluster bootstrap", wcr_note,
+                           star_source="p_wcr")
+    write_docx(results, labels, order, tables / "main_results.docx",
+               "Geopolitical risk and China–ASEAN mineral-chain synergy", note)
+
+    raw_vars = [spec["dependent"], *[f"{c}_raw" for c in spec["centre"]], *spec["controls"]]
+    raw_labels = {f"{c}_raw": labels.get(c, c) for c in spec["centre"]} | labels | {
+        spec["dependent"]: "SYN"}
+    frame_table(descriptive_statistics(frame, raw_vars, raw_labels),
+                tables / "descriptive_statistics",
+                f"Descriptive statistics, estimation sample (N = {len(frame)})")
+    corr = frame[raw_vars].corr().round(3)
+    corr.index = [raw_labels.get(v, v) for v in corr.index]
+    corr.columns = corr.index
+    frame_table(corr.reset_index(names="variable"), tables / "correlations",
+                "Pearson correlations, estimation sample", float_format="%.3f")
+
+    me_model = next(r for r in results if r.name == spec["marginal_effects"]["model"])
+    effects = marginal_effects(me_model, frame, spec)
+    me_table = pd.concat(effects["percentiles"], ignore_index=True)[
+        ["moderator", "percentile", "moderator_raw", "estimate", "std_error", "p_value",
+         "ci_low", "ci_high", "boot_low", "boot_high"]]
+    frame_table(me_table, tables / "marginal_effects",
+                f"dSYN/dGPR at percentiles of each moderator ({me_model.name})")
+    jn_rows = [{"moderator": m, "region": jn["region"], "roots": ", ".join(
+        f"{r:.4f}" for r in jn["roots"]), "description": jn["description"]}
+        for m, jn in effects["johnson_neyman"].items()]
+    frame_table(pd.DataFrame(jn_rows), tables / "johnson_neyman",
+                f"Johnson–Neyman intervals for dSYN/dGPR ({me_model.name}, 95%)")
+    plot_marginal_effects(effects, frame, spec, figures, me_model.name)
+    binned = {}
+    for moderator in spec["moderators"]:
+        others = [m for m in spec["moderators"] if m != moderator]
+        binned[moderator] = marginal.binned_interaction(
+            frame, spec["dependent"], spec["focal"], moderator, [*others, *spec["controls"]],
+            spec["fixed_effects"], n_bins=3, cluster=spec["cluster"])
+    frame_table(pd.concat([b.assign(moderator=m) for m, b in binned.items()], ignore_index=True),
+                tables / "binned_linearity", "Binned estimator (terciles) versus linear model")
+    plot_binned(binned, figures)
+    print(f"[models] wrote outputs/estimates.csv and tables/figures in "
+          f"{time.perf_counter() - started:.1f}s", flush=True)
+    print(estimates[estimates["term"].isin(spec["key_terms"])][
+        ["model", "term", "estimate", "std_error", "p_value", "p_wcr", "p_wcr_rademacher"]]
+        .to_string(index=False), flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.models",
+        description="Estimate M1–M5 (specs/models.yaml) on data/processed/panel.parquet with "
+        "CRV1/CRV3/Driscoll–Kraay and the wild cluster restricted bootstrap; write tables, "
+        "figures and outputs/estimates.csv.")
+    parser.add_argument("--spec", type=Path, default=config.SPECS / "models.yaml")
+    args = parser.parse_args(argv)
+    try:
+        run(spec_path=args.spec)
+    except DataError as error:
+        print(f"[models] ERROR {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
