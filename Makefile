@@ -1,25 +1,30 @@
 # China–ASEAN strategic-mineral chain synergy: reproducible pipeline.
-# `make all` builds everything from the raw data; `make test` runs the tests. `make help` lists targets.
-# Each stage reads the files of the stage before it, so make rebuilds only what changed.
+# `make all` builds everything from the raw data; `make test` runs the tests; `make help` lists
+# the targets. Each stage reads the files of the stage before it, so make rebuilds only what
+# changed.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The offline data mirror, if there is one beside the project; otherwise fetch goes online.
 DATA_MIRROR ?= $(wildcard $(abspath ../shared/data/mirror))
 export DATA_MIRROR
 
 RAW_STAMP := data/raw/.fetched
-PANEL := data/processed/panel_clean.parquet
-PROCESSED := $(PANEL) data/processed/dyad_panel.parquet data/processed/trade_chain.parquet
+CLEAN_OUT := data/processed/panel_clean.parquet
+INDICES_OUT := data/processed/indices.parquet
+MODELS_OUT := outputs/estimates.csv
+ROBUST_OUT := outputs/robustness.csv
+REPORT_OUT := outputs/report.html
 
-.PHONY: all setup data panel test lint clean help
+.PHONY: all setup data panel indices models robustness report test bench lint clean help
 
-all: panel ## set up, fetch, and run every stage through the report
+all: report ## set up, fetch, and run every stage through outputs/report.html
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv with the pinned dependencies (requirements.lock)
 
@@ -36,13 +41,36 @@ $(RAW_STAMP): $(STAMP) data/registry.yaml analysis/fetch.py
 	$(PY) -m analysis.fetch
 	touch $(RAW_STAMP)
 
-panel: $(PROCESSED) ## clean and merge the sources into the processed panels
+panel: $(CLEAN_OUT) ## clean and merge the sources into data/processed (panel, dyad, trade chain)
 
-$(PROCESSED) &: $(RAW_STAMP) analysis/clean.py analysis/parsers.py analysis/schemas.py data/hs6_chain_map.csv
+$(CLEAN_OUT): $(RAW_STAMP) analysis/clean.py analysis/parsers.py analysis/schemas.py data/hs6_chain_map.csv
 	$(PY) -m analysis.clean
 
-test: $(STAMP) ## run the test suite (integration tests need DATA_MIRROR or a warm cache)
-	$(PY) -m pytest -q -n 2
+indices: $(INDICES_OUT) ## build SYN, GPR, RN, TI and their variants (specs/indices.yaml)
+
+$(INDICES_OUT): $(CLEAN_OUT) analysis/indices.py analysis/weighting.py analysis/synergy.py specs/indices.yaml data/raw/rn_policy_events.csv
+	$(PY) -m analysis.indices
+
+models: $(MODELS_OUT) ## estimate M1–M5 with few-cluster inference (specs/models.yaml)
+
+$(MODELS_OUT): $(INDICES_OUT) analysis/models.py analysis/estimation.py analysis/inference.py analysis/marginal.py analysis/tables.py specs/models.yaml
+	$(PY) -m analysis.models
+
+robustness: $(ROBUST_OUT) ## run the robustness battery (specs/robustness.yaml)
+
+$(ROBUST_OUT): $(MODELS_OUT) analysis/robustness.py specs/robustness.yaml
+	$(PY) -m analysis.robustness
+
+report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json
+
+$(REPORT_OUT): $(ROBUST_OUT) analysis/report.py
+	$(PY) -m analysis.report
+
+test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+bench: $(STAMP) ## time each stage, compare with pyfixest, Monte Carlo size of the tests
+	$(PY) -m analysis.bench
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check analysis tests

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import pandas as pd
 
 from analysis import config, parsers
 from analysis.fetch import Source, load_registry, raw_path, source_by_name
-from analysis.io import DataError, atomic_write_text, verify_sha256, write_parquet
+from analysis.io import DataError, atomic_write_text, record_timing, verify_sha256, write_parquet
 from analysis.schemas import (
     DYAD_SCHEMA,
     HS_MAP_SCHEMA,
@@ -410,6 +411,7 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     atomic_write_text(tables_dir / "merge_audit.md",
                       "# Merge audit: rows matched and dropped per source\n\n"
                       + audit_table.to_markdown(index=False) + "\n")
+    atomic_write_text(tables_dir / "merge_audit.html", audit_table.to_html(index=False, border=0))
     say("merge audit:")
     print(audit_table.to_string(index=False), flush=True)
     say(f"panel {panel.shape[0]} rows × {panel.shape[1]} columns; dyad {dyad.shape}; "
@@ -429,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     args = parser.parse_args(argv)
     try:
+        started = time.perf_counter()
         build_all(args.raw_dir, args.out_dir)
+        record_timing("clean", time.perf_counter() - started)
     except DataError as error:
         print(f"[clean] ERROR {error}", file=sys.stderr)
         return 2

@@ -77,7 +77,8 @@ def estimate(frame: pd.DataFrame, name: str, dependent: str, regressors: list[st
     """
     entity, time = fixed_effects
     used = [dependent, *regressors]
-    data = frame[[entity, time, *used]].copy()
+    keys = list(dict.fromkeys([entity, time, cluster]))
+    data = frame[[*keys, *used]].copy()
     if data[used].isna().any().any():
         missing = data[used].isna().sum()
         raise ValueError(f"{name}: missing values in {missing[missing > 0].to_dict()}")

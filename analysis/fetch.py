@@ -22,6 +22,7 @@ import datetime as dt
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from analysis.io import (
     atomic_copy,
     atomic_path,
     atomic_write_text,
+    record_timing,
     sha256_of,
     verify_sha256,
 )
@@ -288,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
             sources = [source_by_name(sources, name) for name in args.only]
         mirror = config.data_mirror()
         _say(f"[fetch] {len(sources)} sources; DATA_MIRROR={mirror or '(unset)'}")
+        started = time.perf_counter()
         fetch_all(sources, args.raw_dir, mirror, args.update, args.registry)
+        record_timing("fetch", time.perf_counter() - started)
     except (DataError, KeyError) as error:
         print(f"[fetch] ERROR {error}", file=sys.stderr)
         return 2

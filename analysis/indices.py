@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import pandas as pd
 import yaml
 
 from analysis import config
-from analysis.io import DataError, atomic_write_text, read_parquet, write_parquet
+from analysis.io import DataError, atomic_write_text, read_parquet, record_timing, write_parquet
 from analysis.synergy import (
     coupling_coordination,
     grubel_lloyd,
@@ -178,8 +179,6 @@ def product_level_synergy(hs6: pd.DataFrame) -> pd.DataFrame:
     - syn_gl: 1 - sum_k |X_ik,R - M_ik,R| / sum_k (X_ik,R + M_ik,R) over HS6 products k.
     - syn_tc: 100 (1 - sum_k |m_CHN,k - x_ik| / 2), x = i's world export shares, m = China's
       world import shares (Michaely); NaN for China itself.
-    - syn_tii: (X_i,R / X_i,W) / (M_R,W / M_all,W), the intensity of i's mineral exports to its
-      regional partners relative to the partners' share of world imports of the panel countries.
     """
     region = hs6[hs6["partner_group"] == "region"]
     world = hs6[hs6["partner_group"] == "world"]
@@ -198,18 +197,27 @@ def product_level_synergy(hs6: pd.DataFrame) -> pd.DataFrame:
                                        china_imports.loc[year].reindex(products).fillna(0)
                                        .to_numpy())
         rows.append({"iso3": iso3, "year": year, "syn_gl": float(gl), "syn_tc": float(tc)})
-    out = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def regional_trade_intensity(hs6: pd.DataFrame, chain: pd.DataFrame) -> pd.DataFrame:
+    """syn_tii = (X_i,R / X_i,W) / (M_R / M_W): i's mineral exports to its regional partners as a
+    share of its mineral exports, relative to the partners' share of world mineral imports
+    (M_W from every BACI pair, not only the panel)."""
     totals = hs6.groupby(["iso3", "partner_group", "year"])[["export_value", "import_value"]].sum()
-    x_region = totals.xs("region", level="partner_group")["export_value"]
     x_world = totals.xs("world", level="partner_group")["export_value"]
+    x_region = totals.xs("region", level="partner_group")["export_value"].reindex(
+        x_world.index, fill_value=0.0)
     m_world = totals.xs("world", level="partner_group")["import_value"]
-    all_imports = m_world.groupby(level="year").sum()
-    partners = _partner_members(x_region.index, "region")
-    m_partners = _partner_sum(m_world, partners, all_imports)
+    world = (chain[(chain["stage"] != "demand")]
+             .drop_duplicates(["year", "chain", "stage"])
+             .groupby("year")["world_trade_value"].sum())
+    partners = _partner_members(x_world.index, "region")
+    m_partners = _partner_sum(m_world, partners, world)
+    years = x_world.index.get_level_values("year")
     tii = trade_intensity(x_region.to_numpy(), x_world.to_numpy(), m_partners.to_numpy(),
-                          all_imports.reindex(x_region.index.get_level_values("year")).to_numpy())
-    tii = pd.Series(tii, index=x_region.index, name="syn_tii").reset_index()
-    return out.merge(tii, on=["iso3", "year"], how="outer")
+                          world.reindex(years).to_numpy())
+    return pd.Series(tii, index=x_world.index, name="syn_tii").reset_index()
 
 
 # --------------------------------------------------------------------------- GPR
@@ -333,6 +341,7 @@ def build_indices(panel: pd.DataFrame, chain: pd.DataFrame, bilateral: pd.DataFr
                     on=["iso3", "year"], how="left")
     out = out.merge(indicators, on=["iso3", "year"], how="left")
     out = out.merge(product_level_synergy(hs6), on=["iso3", "year"], how="left")
+    out = out.merge(regional_trade_intensity(hs6, chain), on=["iso3", "year"], how="left")
 
     # GPR ------------------------------------------------------------------
     gpr_cfg = spec["gpr"]
@@ -594,7 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=config.SPECS / "indices.yaml")
     args = parser.parse_args(argv)
     try:
+        started = time.perf_counter()
         run(spec_path=args.spec)
+        record_timing("indices", time.perf_counter() - started)
     except DataError as error:
         print(f"[indices] ERROR {error}", file=sys.stderr)
         return 2

@@ -103,3 +103,15 @@ def read_parquet(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(path, "processed file is missing; run the stage that makes it first")
     return pd.read_parquet(path)
+
+
+def record_timing(stage: str, seconds: float, path: Path | None = None) -> None:
+    """Add a stage's wall-clock runtime to ``outputs/timings.json`` (read by the manifest)."""
+    import json
+
+    from analysis.config import OUTPUTS
+
+    path = path or OUTPUTS / "timings.json"
+    timings = json.loads(path.read_text()) if path.exists() else {}
+    timings[stage] = round(seconds, 2)
+    atomic_write_text(path, json.dumps(timings, indent=2, sort_keys=True) + "\n")

@@ -23,7 +23,14 @@ import yaml
 from analysis import config, marginal
 from analysis.estimation import ModelResult, add_interactions, centre, estimate, tidy
 from analysis.inference import wild_bootstrap_coefficient_draws
-from analysis.io import DataError, atomic_path, atomic_write_text, read_parquet, write_parquet
+from analysis.io import (
+    DataError,
+    atomic_path,
+    atomic_write_text,
+    read_parquet,
+    record_timing,
+    write_parquet,
+)
 from analysis.tables import frame_table, write_docx, write_regression_table
 
 ESTIMATES_COLUMNS = ["model", "term", "estimate", "std_error", "p_value", "se_crv3", "se_dk",
@@ -168,10 +175,10 @@ def plot_binned(binned: dict[str, pd.DataFrame], figures: Path) -> list[Path]:
 
     fig, axes = plt.subplots(1, len(binned), figsize=(5.5 * len(binned), 4.0))
     for ax, (moderator, table) in zip(np.atleast_1d(axes), binned.items(), strict=True):
-        ax.errorbar(table["bin_median"], table["estimate"],
+        ax.errorbar(table["z_median"], table["estimate"],
                     yerr=[table["estimate"] - table["ci_low"], table["ci_high"] - table["estimate"]],
                     fmt="o", color="#b30000", capsize=4, label="binned estimate (terciles)")
-        ax.plot(table["bin_median"], table["linear_prediction"], "k--",
+        ax.plot(table["z_median"], table["linear_estimate"], "k--",
                 label="linear interaction model")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xlabel(f"{moderator.upper()} (centred), bin medians")
@@ -293,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=config.SPECS / "models.yaml")
     args = parser.parse_args(argv)
     try:
+        started = time.perf_counter()
         run(spec_path=args.spec)
+        record_timing("models", time.perf_counter() - started)
     except DataError as error:
         print(f"[models] ERROR {error}", file=sys.stderr)
         return 2
