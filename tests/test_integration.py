@@ -95,3 +95,35 @@ def test_print_coverage_table(built, capsys):
     assert "| gprc" in text and "wgi_ge" in text
     with capsys.disabled():
         print("\n" + text)
+
+
+@pytest.fixture(scope="module")
+def with_indices(built, tmp_path_factory):
+    from analysis import indices
+
+    _, out, tables = built
+    figures = tmp_path_factory.mktemp("figures")
+    frame = indices.run(out, tables, figures)
+    return frame, out
+
+
+def test_real_gprx_equals_hand_computation(with_indices):
+    frame, out = with_indices
+    bilateral = pd.read_parquet(out / "trade_bilateral.parquet")
+    gprc = pd.read_parquet(out / "gprc_partners.parquet")
+    iso3, year = "VNM", 2015
+    lagged = bilateral[(bilateral["iso3"] == iso3) & (bilateral["year"] == year - 1)]
+    risk = gprc[gprc["year"] == year].set_index("partner_iso3")["gprc"]
+    lagged = lagged[lagged["partner_iso3"].isin(risk.index)]
+    trade = lagged.set_index("partner_iso3")[["export_value", "import_value"]].sum(axis=1)
+    expected = float((trade * risk.reindex(trade.index)).sum() / trade.sum())
+    got = frame.set_index(["iso3", "year"]).loc[(iso3, year), "gpr"]
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_real_indices_cover_every_country(with_indices):
+    frame, _ = with_indices
+    sample = frame[frame["year"].between(2000, 2020)]
+    for column in ("syn", "gpr", "rn"):
+        assert sample.groupby("iso3")[column].apply(lambda s: s.notna().mean()).min() > 0.8
+    assert frame["syn"].between(0, 1).all()

@@ -1,0 +1,121 @@
+"""Index construction: GPRX, shift-share, RN event stock, subsystem indicators, composites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import config, indices
+
+
+def test_gprx_is_the_lagged_share_weighted_mean():
+    # IDN trades (exports + imports) in 2009: USA 30+10 = 40, CHN 50+10 = 60, NZL 100 (no GPRC).
+    bilateral = pd.DataFrame({
+        "iso3": ["IDN"] * 3, "partner_iso3": ["USA", "CHN", "NZL"], "year": [2009] * 3,
+        "export_value": [30.0, 50.0, 100.0], "import_value": [10.0, 10.0, 0.0]})
+    gprc = pd.DataFrame({"partner_iso3": ["USA", "CHN", "IDN"], "year": [2010] * 3,
+                         "gprc": [2.0, 0.5, 9.0]})
+    out = indices.exposure_weighted_gpr(bilateral, gprc, lag=1).set_index(["iso3", "year"])
+    # shares over GPRC partners, renormalised: 40/100 and 60/100; own GPRC (9.0) never enters
+    assert out.loc[("IDN", 2010), "gprx"] == pytest.approx(0.4 * 2.0 + 0.6 * 0.5, abs=1e-15)
+    assert out.loc[("IDN", 2010), "gprx_coverage"] == pytest.approx(100 / 200)
+
+
+def test_shift_share_uses_base_year_exposure_only():
+    bilateral = pd.DataFrame({
+        "iso3": ["MYS"] * 4, "partner_iso3": ["USA", "JPN", "USA", "JPN"],
+        "year": [1995, 1995, 2000, 2000], "export_value": [25.0, 75.0, 90.0, 10.0],
+        "import_value": [0.0, 0.0, 0.0, 0.0]})
+    gpr = pd.DataFrame({"year": [1999, 2000], "gpr_global": [100.0, 200.0],
+                        "gpr_threats": [50.0, 60.0], "gpr_acts": [10.0, 20.0]})
+    out = indices.shift_share_gpr(bilateral, gpr, 1995, ["USA", "CHN"]).set_index("year")
+    assert out.loc[2000, "ss_exposure"] == pytest.approx(0.25)
+    assert out.loc[2000, "gpr_ss"] == pytest.approx(50.0)
+    assert out.loc[1999, "gpr_threats_ss"] == pytest.approx(12.5)
+
+
+def _events() -> pd.DataFrame:
+    return pd.DataFrame({
+        "event_id": ["a", "b", "c", "d"], "country": ["IDN", "IDN", "IDN", "PHL"],
+        "date": ["2014-01-12", "2017-01-12", "2016-05-01", "2012-07-06"],
+        "category": ["ban", "ban", "tax_quota", "moratorium_review"],
+        "direction": ["tighten", "loosen", "tighten", "tighten"], "partial": [0, 1, 0, 0],
+        "verified": ["yes", "yes", "no", "yes"]})
+
+
+LEVELS = {"ban": 4, "tax_quota": 3, "licensing": 2, "moratorium_review": 1, "non_state": 0}
+
+
+def test_event_intensity_scale():
+    intensity = indices.event_intensity(_events(), LEVELS, 0.5)
+    assert intensity.tolist() == [4.0, -2.0, 3.0, 1.0]
+
+
+def test_event_stock_with_decay_by_hand():
+    events = _events().assign(intensity=[4.0, -2.0, 3.0, 1.0])
+    stock = indices.event_stock(events, ("IDN", "PHL", "SGP"), (2013, 2014, 2017), 0.8)
+    s = stock.set_index(["iso3", "year"])["rn_event_stock"]
+    assert s[("IDN", 2013)] == 0.0
+    assert s[("IDN", 2014)] == pytest.approx(4.0)
+    assert s[("IDN", 2017)] == pytest.approx(4.0 * 0.8 ** 3 - 2.0)  # unverified event excluded
+    assert s[("PHL", 2017)] == pytest.approx(0.8 ** 5)
+    assert s[("SGP", 2017)] == 0.0
+    everything = indices.event_stock(events, ("IDN",), (2017,), 0.8, verified_only=False)
+    assert everything["rn_event_stock"].iloc[0] == pytest.approx(4 * 0.8 ** 3 - 2 + 3 * 0.8)
+
+
+def test_project_event_file_is_coded_by_the_documented_scale():
+    events = indices.read_events(config.DATA_RAW / "rn_policy_events.csv")
+    spec = indices.load_spec()["rn"]
+    np.testing.assert_allclose(indices.event_intensity(events, spec["levels"],
+                                                       spec["partial_factor"]),
+                               events["intensity"])
+    assert events["source"].str.len().min() > 3
+    assert set(events["country"]) <= set(config.ASEAN)
+
+
+def test_subsystem_indicators_by_hand(monkeypatch):
+    """A (exports 6 to region, 4 elsewhere) and its two partners B, C."""
+    rows = []
+    def add(iso, stage, group, exp, imp):
+        rows.append({"iso3": iso, "chain": "nickel", "stage": stage, "partner_group": group,
+                     "year": 2000, "export_value": exp, "import_value": imp})
+    for iso in ("A", "B", "C"):
+        for stage in ("transformation", "recycling"):
+            for group in ("world", "region"):
+                add(iso, stage, group, 0.0, 0.0)
+    add("A", "supply", "world", 10.0, 2.0)
+    add("A", "supply", "region", 6.0, 1.0)
+    add("B", "supply", "world", 0.0, 8.0)
+    add("B", "supply", "region", 0.0, 5.0)
+    add("C", "supply", "world", 5.0, 12.0)
+    add("C", "supply", "region", 0.0, 1.0)
+    for iso, world, region in (("A", 2.0, 1.0), ("B", 8.0, 5.0), ("C", 12.0, 1.0)):
+        add(iso, "demand", "world", np.nan, world)
+        add(iso, "demand", "region", np.nan, region)
+    chain = pd.DataFrame(rows)
+    from analysis import clean
+
+    monkeypatch.setattr(clean, "partner_groups",
+                        lambda iso: {"world": None, "region": {"A", "B", "C"} - {iso}})
+    out = indices.subsystem_indicators(chain).set_index("iso3")
+    assert out.loc["A", "u1_supply"] == pytest.approx(6 / 10)
+    assert out.loc["A", "u2_supply"] == pytest.approx(6 / (8 + 12))   # partners' supply imports
+    assert out.loc["A", "u1_demand"] == pytest.approx(1 / 2)
+    assert out.loc["A", "u2_demand"] == pytest.approx(1 / (0 + 5))    # partners' exports
+    assert out.loc["A", "u1_recycling"] == 0.0                        # no flow: 0, not NaN
+
+
+def test_composite_with_missing_renormalises_weights():
+    data = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0, np.nan],
+                         "b": [4.0, 3.0, 2.0, 1.0, 0.0, 2.0],
+                         "c": [1.0, 2.0, 2.0, 3.0, 5.0, np.nan]})
+    scores, weights, n = indices.composite_with_missing(
+        data, {"a": 1, "b": 1, "c": 1}, "equal", 0.0, min_weight_share=0.3)
+    assert n == 5 and weights.tolist() == pytest.approx([1 / 3] * 3)
+    assert scores.iloc[0] == pytest.approx((0 + 1 + 0) / 3)
+    assert scores.iloc[5] == pytest.approx(0.5)  # only b observed: b' = 2/4, weight renormalised
+    strict, _, _ = indices.composite_with_missing(
+        data, {"a": 1, "b": 1, "c": 1}, "equal", 0.0, min_weight_share=0.5)
+    assert np.isnan(strict.iloc[5])
