@@ -16,7 +16,10 @@ LaTeX output uses booktabs rules (\\toprule, \\midrule, \\bottomrule).
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +27,12 @@ import pandas as pd
 from stargazer.stargazer import LineLocation, Stargazer
 
 from analysis.estimation import ModelResult
-from analysis.io import atomic_write_text
+from analysis.io import atomic_write_bytes, atomic_write_text
 
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}", "×": r"$\times$"}
+                  "^": r"\textasciicircum{}", "×": r"$\times$", "–": "--", "—": "---",
+                  "²": r"$^2$", "<": r"$<$", ">": r"$>$", "≥": r"$\geq$", "≤": r"$\leq$"}
 
 
 def latex_escape(text: str) -> str:
@@ -117,13 +121,17 @@ def build_stargazer(results: list[ModelResult], labels: dict[str, str], order: l
 
 
 def to_booktabs(latex: str) -> str:
-    """stargazer's LaTeX with booktabs rules and without empty superscripts (fix 5)."""
+    """stargazer's LaTeX with booktabs rules, no empty superscripts (fix 5), and a note that
+    wraps to the table width instead of one long right-aligned line."""
     latex = latex.replace("$^{}$", "")
     latex = re.sub(r"\\hline\s*\\hline", r"\\toprule", latex, count=1)
-    parts = latex.rsplit("\\hline \\\\[-1.8ex]", 1)
-    latex = "\\bottomrule".join(parts) if len(parts) == 2 else latex
     latex = re.sub(r"\\hline\s*\\hline", r"\\bottomrule", latex)
     latex = latex.replace("\\hline", "\\midrule")
+    latex = re.sub(r"\\midrule\s*(\\\\\[-1\.8ex\])?\s*\\bottomrule", r"\\bottomrule", latex)
+    latex = re.sub(r"\\\s*\n\\cr\s*\\cline\{(\d+-\d+)\}", r"\\\\ \\cmidrule(lr){\1}", latex)
+    latex = re.sub(r"\\multicolumn\{(\d+)\}\{r\}\\textit\{(.*)\} \\\\",
+                   lambda m: (f"\\multicolumn{{{m.group(1)}}}{{p{{0.95\\linewidth}}}}"
+                              f"{{\\footnotesize {m.group(2)}}} \\\\"), latex)
     return latex
 
 
@@ -199,11 +207,25 @@ def write_docx(results: list[ModelResult], labels: dict[str, str], order: list[s
         for j, cell in enumerate(row):
             grid.cell(i, j).text = cell.replace("**", "")
     document.add_paragraph(note)
-    from analysis.io import atomic_path
+    fixed = datetime(2000, 1, 1)
+    document.core_properties.created = fixed
+    document.core_properties.modified = fixed
+    document.core_properties.last_printed = fixed
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return atomic_write_bytes(path, deterministic_zip(buffer.getvalue()))
 
-    with atomic_path(path) as tmp:
-        document.save(tmp)
-    return path
+
+def deterministic_zip(data: bytes) -> bytes:
+    """Rewrite a zip (a .docx) with fixed member timestamps, so equal content gives equal bytes."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            member = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(member, source.read(info.filename))
+    return out.getvalue()
 
 
 def frame_table(frame: pd.DataFrame, stem: Path, caption: str, float_format: str = "%.4f"

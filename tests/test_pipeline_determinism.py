@@ -54,7 +54,7 @@ def _run(root, checks=CHECKS):
 
 def _digests(outputs):
     files = [p for p in sorted(outputs.rglob("*")) if p.is_file()
-             and p.suffix in (".csv", ".md", ".tex", ".html", ".png", ".pdf")]
+             and p.suffix in (".csv", ".md", ".tex", ".html", ".png", ".pdf", ".docx")]
     return {str(p.relative_to(outputs)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in files}
 
