@@ -60,10 +60,13 @@ def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None) -> 
             main_sign = np.sign(robustness.loc[robustness["check"] == "main",
                                                f"b[{term}]"].iloc[0])
             out["share same sign"] = float((np.sign(variants[f"b[{term}]"]) == main_sign).mean())
-            out["share p<0.10"] = float((variants[f"p[{term}]"] < 0.10).mean())
+            out["share p<0.10 (CRV1)"] = float((variants[f"p[{term}]"] < 0.10).mean())
+            wcr = variants[f"p_wcr[{term}]"].dropna()
+            out["share p<0.10 (WCR)"] = float((wcr < 0.10).mean()) if len(wcr) else np.nan
         else:
             out["share same sign"] = np.nan
-            out["share p<0.10"] = np.nan
+            out["share p<0.10 (CRV1)"] = np.nan
+            out["share p<0.10 (WCR)"] = np.nan
         rows.append(out)
     return pd.DataFrame(rows)
 

@@ -129,9 +129,12 @@ def to_booktabs(latex: str) -> str:
     latex = latex.replace("\\hline", "\\midrule")
     latex = re.sub(r"\\midrule\s*(\\\\\[-1\.8ex\])?\s*\\bottomrule", r"\\bottomrule", latex)
     latex = re.sub(r"\\\s*\n\\cr\s*\\cline\{(\d+-\d+)\}", r"\\\\ \\cmidrule(lr){\1}", latex)
-    latex = re.sub(r"\\multicolumn\{(\d+)\}\{r\}\\textit\{(.*)\} \\\\",
-                   lambda m: (f"\\multicolumn{{{m.group(1)}}}{{p{{0.95\\linewidth}}}}"
-                              f"{{\\footnotesize {m.group(2)}}} \\\\"), latex)
+    note = re.search(r"\\multicolumn\{\d+\}\{r\}\\textit\{(.*)\} \\\\\n", latex)
+    if note:
+        latex = latex.replace(note.group(0), "")
+        latex = latex.replace("\\end{tabular}", "\\end{tabular}\n\\par\\smallskip\n"
+                              "\\begin{minipage}{\\linewidth}\\footnotesize "
+                              + note.group(1) + "\\end{minipage}", 1)
     return latex
 
 
