@@ -204,3 +204,20 @@ def test_project_registry_is_complete():
         assert source.url.startswith("http")
         assert len(source.sha256) == 64 and int(source.sha256, 16) >= 0
         assert source.licence and source.vintage
+
+
+def test_readme_provenance_table_matches_registry():
+    """The README names every raw input with its URL, vintage, licence and sha256."""
+    from analysis.config import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.splitlines()[3:5] == [
+        "make all    # set up .venv, fetch and hash-check the data, build panels, indices, "
+        "models, robustness, report",
+        "make test   # run the test suite"]
+    for source in fetch.load_registry():
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{source.name}` |"))
+        for value in (source.url, source.vintage, source.licence, source.sha256):
+            assert value in row, (source.name, value)
+        for member in source.members:
+            assert member.sha256 in readme
