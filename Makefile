@@ -67,7 +67,7 @@ $(REPORT_OUT): $(ROBUST_OUT) analysis/report.py
 	$(PY) -m analysis.report
 
 test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q
 
 bench: $(STAMP) ## time each stage, compare with pyfixest, Monte Carlo size of the tests
 	$(PY) -m analysis.bench

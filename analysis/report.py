@@ -118,7 +118,7 @@ body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;co
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;font-size:.85em;margin:1em 0} td,th{padding:.25em .6em;
 border-bottom:1px solid #eee;text-align:right} th{border-bottom:2px solid #444}
-td:first-child,th:first-child{text-align:left} figure{margin:1.5em 0} img{max-width:100%}
+td:first-child,th:first-child{text-align:left} #findings + table td:nth-child(2){text-align:left} figure{margin:1.5em 0} img{max-width:100%}
 figcaption{font-size:.85em;color:#555} .note{font-size:.9em;color:#444}
 nav a{margin-right:1em} code{background:#f4f4f4;padding:0 .2em}
 """

@@ -329,6 +329,13 @@ def curve_summary(table: pd.DataFrame, terms: list[str], main_id: str = "main") 
     return pd.DataFrame(rows)
 
 
+def t_critical(n_clusters: pd.Series, level: float = 0.95) -> np.ndarray:
+    """Two-sided t(G-1) critical values, one per row."""
+    from scipy import stats
+
+    return stats.t(n_clusters.to_numpy() - 1).ppf(0.5 + level / 2)
+
+
 def plot_specification_curve(table: pd.DataFrame, terms: list[str], figures: Path) -> None:
     import matplotlib
 
@@ -344,7 +351,8 @@ def plot_specification_curve(table: pd.DataFrame, terms: list[str], figures: Pat
         scale = data[f"bstd[{term}]"] / data[f"b[{term}]"]
         b, se = data[f"bstd[{term}]"], data[f"se[{term}]"] * scale.abs()
         significant = data[f"p[{term}]"] < 0.1
-        ax.errorbar(x, b, yerr=1.96 * se, fmt="none", ecolor="#bbbbbb", lw=1)
+        crit = t_critical(data["n_clusters"])
+        ax.errorbar(x, b, yerr=crit * se, fmt="none", ecolor="#bbbbbb", lw=1)
         ax.scatter(x[~significant], b[~significant], color="#6baed6", zorder=3,
                    label="p ≥ 0.10 (CRV1, t(G-1))")
         ax.scatter(x[significant], b[significant], color="#08306b", zorder=3,
@@ -358,7 +366,7 @@ def plot_specification_curve(table: pd.DataFrame, terms: list[str], figures: Pat
         name = term.replace("gpr", "GPR").replace(":rn", " × RN").replace(":ti", " × TI")
         ax.set_ylabel(f"standardised β({name})")
         ax.set_title(f"Specification curve: β({name}) across {len(data)} variants, in sd of "
-                     "SYN per sd of the term (95% CI from CRV1)")
+                     "SYN per sd of the term (95% CI: CRV1, t(G-1))")
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -379,7 +387,8 @@ def plot_leave_one_out(table: pd.DataFrame, terms: list[str], figures: Path) -> 
                              sharey=True)
     for ax, term in zip(axes, ["gpr", *terms], strict=True):
         y = np.arange(len(loo))
-        ax.errorbar(loo[f"b[{term}]"], y, xerr=1.96 * loo[f"se[{term}]"], fmt="o",
+        ax.errorbar(loo[f"b[{term}]"], y, xerr=t_critical(loo["n_clusters"]) * loo[f"se[{term}]"],
+                    fmt="o",
                     color="#08519c", ecolor="#9ecae1")
         ax.axvline(main[f"b[{term}]"], color="#d94801", ls="--", label="full sample")
         ax.axvline(0, color="black", lw=0.8)
@@ -388,7 +397,7 @@ def plot_leave_one_out(table: pd.DataFrame, terms: list[str], figures: Path) -> 
         ax.set_title(f"β({term.upper()})")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Leave-one-country-out estimates (95% CI, CRV1)")
+    fig.suptitle("Leave-one-country-out estimates (95% CI: CRV1, t(G-1))")
     fig.tight_layout()
     _save(fig, figures / "leave_one_out")
 

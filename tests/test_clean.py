@@ -125,3 +125,29 @@ def test_hs_chain_map_is_valid_and_covers_baci_codes():
         "precious"}
     assert table.set_index("hs6").loc["260400", "chain"] == "nickel"
     assert table.set_index("hs6").loc["270900", "included"] == 0
+
+
+def test_clean_stops_on_a_truncated_raw_file(tmp_path, capsys):
+    """A raw file cut short after fetching stops `make panel` with exit 2, naming the file."""
+    import shutil
+
+    from analysis import config
+    from analysis.fetch import load_registry
+
+    gpr = next(s for s in load_registry() if s.name == "gpr")
+    raw = tmp_path / "raw"
+    (raw / "gpr").mkdir(parents=True)
+    target = raw / "gpr" / gpr.filename
+    source = config.DATA_RAW / "gpr" / gpr.filename
+    if source.exists():
+        shutil.copyfile(source, target)
+        target.write_bytes(target.read_bytes()[:5000])  # truncated
+    else:
+        target.write_bytes(b"\xd0\xcf\x11\xe0 truncated")
+    before = target.read_bytes()
+    code = clean.main(["--raw-dir", str(raw), "--out-dir", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "data_gpr_export.xls: sha256 mismatch" in err and "truncated" in err
+    assert target.read_bytes() == before
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
