@@ -31,6 +31,7 @@ from analysis.synergy import (
     trade_complementarity,
     trade_intensity,
 )
+from analysis.tables import frame_table
 from analysis.weighting import METHODS, minmax_normalise
 
 PRODUCT_STAGES = ("supply", "transformation", "recycling")
@@ -498,17 +499,6 @@ def weights_table(record: dict, spec: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_table(frame: pd.DataFrame, stem: Path, caption: str) -> None:
-    """The same table as Markdown, HTML and LaTeX (booktabs)."""
-    atomic_write_text(stem.with_suffix(".md"), f"**{caption}**\n\n"
-                      + frame.to_markdown(index=False) + "\n")
-    atomic_write_text(stem.with_suffix(".html"), frame.to_html(index=False, border=0,
-                                                               classes="table"))
-    latex = frame.to_latex(index=False, escape=True, caption=caption, label=f"tab:{stem.name}",
-                           float_format="%.4f")
-    atomic_write_text(stem.with_suffix(".tex"), latex)
-
-
 def plot_index(indices: pd.DataFrame, column: str, title: str, out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -566,12 +556,12 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     atomic_write_text(processed / "index_weights.json", json.dumps(record, indent=2,
                                                                    sort_keys=True) + "\n")
     say("tables and figures")
-    write_table(weights_table(record, spec), tables / "index_weights",
+    frame_table(weights_table(record, spec), tables / "index_weights",
                 "Index weights by composite and method")
-    write_table(rank_correlations(indices, spec), tables / "index_rank_correlations",
+    frame_table(rank_correlations(indices, spec), tables / "index_rank_correlations",
                 "Spearman rank correlation of each index across weighting methods")
     missing = missing_shares(indices)
-    write_table(missing, tables / "index_missing", "Share of missing country-years per index")
+    frame_table(missing, tables / "index_missing", "Share of missing country-years per index")
     titles = {"syn": "SYN: coupling coordination with the region (corrected C, entropy)",
               "gpr": "GPR: exposure-weighted geopolitical risk (GPRX)",
               "rn": "RN: resource nationalism composite (entropy)",

@@ -212,8 +212,8 @@ def test_readme_provenance_table_matches_registry():
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme.splitlines()[3:5] == [
-        "make all    # set up .venv, fetch and hash-check the data, build panels, indices, "
-        "models, robustness, report",
+        ("make all    # set up .venv, fetch and hash-check the data, build panels, indices, "
+         "models, robustness, report"),
         "make test   # run the test suite"]
     for source in fetch.load_registry():
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{source.name}` |"))
