@@ -269,7 +269,9 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     frame_table(me_table, tables / "marginal_effects",
                 f"dSYN/dGPR at percentiles of each moderator ({me_model.name})")
     jn_rows = [{"moderator": m, "region": jn["region"], "roots": ", ".join(
-        f"{r:.4f}" for r in jn["roots"]), "description": jn["description"]}
+        f"{r:.4f}" for r in jn["roots"]), "description": jn["description"],
+        "significant within the observed range": "; ".join(
+            f"{a:.4f} to {b:.4f}" for a, b in jn["significant_in_range"]) or "nowhere"}
         for m, jn in effects["johnson_neyman"].items()]
     frame_table(pd.DataFrame(jn_rows), tables / "johnson_neyman",
                 f"Johnson–Neyman intervals for dSYN/dGPR ({me_model.name}, 95%)")
