@@ -35,7 +35,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-data: $(RAW_STAMP) ## fetch and hash-check every raw input into data/raw (uses $$DATA_MIRROR)
+data: $(RAW_STAMP) ## fetch and hash-check every raw input into data/raw (mirror: DATA_MIRROR)
 
 $(RAW_STAMP): $(STAMP) data/registry.yaml analysis/fetch.py
 	$(PY) -m analysis.fetch
