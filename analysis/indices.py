@@ -25,6 +25,7 @@ import yaml
 
 from analysis import config
 from analysis.io import DataError, atomic_write_text, read_parquet, record_timing, write_parquet
+from analysis.schemas import INDICES_SCHEMA, validate
 from analysis.synergy import (
     coupling_coordination,
     grubel_lloyd,
@@ -540,6 +541,7 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     events = read_events(events_path)
     say("building SYN, GPR, RN and TI with every weighting method")
     indices, record = build_indices(panel, chain, bilateral, hs6, gprc, events, spec)
+    validate(indices, INDICES_SCHEMA, processed / "indices.parquet")
     write_parquet(indices, processed / "indices.parquet")
     final = panel.merge(indices, on=["iso3", "year"], how="left", validate="one_to_one")
     write_parquet(final, processed / "panel.parquet")

@@ -31,6 +31,7 @@ from analysis.io import (
     record_timing,
     write_parquet,
 )
+from analysis.schemas import ESTIMATION_SCHEMA, validate
 from analysis.tables import frame_table, write_docx, write_regression_table
 
 ESTIMATES_COLUMNS = ["model", "term", "estimate", "std_error", "p_value", "se_crv3", "se_dk",
@@ -225,6 +226,8 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     print(f"[models] estimation sample: {len(frame)} country-years, "
           f"{frame['iso3'].nunique()} countries, {years}; centring means "
           + ", ".join(f"{k}={v:.4g}" for k, v in means.items()), flush=True)
+    if spec["dependent"] == "syn":
+        validate(frame, ESTIMATION_SCHEMA, processed / "estimation_panel.parquet")
     write_parquet(frame, processed / "estimation_panel.parquet")
     boot = spec["bootstrap"]
     print(f"[models] M1–M5 with CRV1, CRV3, Driscoll–Kraay and WCR bootstrap "

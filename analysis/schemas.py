@@ -131,3 +131,33 @@ def validate(frame, schema: DataFrameSchema, path) -> None:
         cases = getattr(error, "failure_cases", None)
         summary = cases.head(5).to_string() if cases is not None else str(error)
         raise DataError(path, f"schema {schema.name!r} failed:\n{summary}") from error
+
+
+def _unique_keys(keys: list[str]) -> Check:
+    return Check(lambda df: not df.duplicated(keys).any(), error=f"duplicate {keys} keys")
+
+
+INDICES_SCHEMA = DataFrameSchema(
+    {
+        "iso3": _country,
+        "year": _year,
+        "syn": Column(float, Check.in_range(0, 1), nullable=True),
+        "syn_u1": Column(float, Check.in_range(0, 1), nullable=True),
+        "syn_u2": Column(float, Check.in_range(0, 1), nullable=True),
+        "gpr": Column(float, Check.ge(0), nullable=True),
+        "rn": Column(float, Check.in_range(0, 1.01), nullable=True),
+        "ti": Column(float, Check.in_range(0, 1.01), nullable=True),
+        "rn_event_stock": Column(float, nullable=False),
+    },
+    checks=[_unique_keys(["iso3", "year"])],
+    name="indices",
+)
+
+ESTIMATION_SCHEMA = DataFrameSchema(
+    {"iso3": _country, "year": _year, "syn": Column(float, nullable=False),
+     "gpr": Column(float, nullable=False), "rn": Column(float, nullable=False),
+     "ti": Column(float, nullable=False)},
+    checks=[_unique_keys(["iso3", "year"]),
+            Check(lambda df: df["iso3"].nunique() >= 2, error="fewer than two clusters")],
+    name="estimation_panel",
+)
