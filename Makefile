@@ -48,17 +48,17 @@ $(CLEAN_OUT): $(RAW_STAMP) analysis/clean.py analysis/parsers.py analysis/schema
 
 indices: $(INDICES_OUT) ## build SYN, GPR, RN, TI and their variants (specs/indices.yaml)
 
-$(INDICES_OUT): $(CLEAN_OUT) analysis/indices.py analysis/weighting.py analysis/synergy.py specs/indices.yaml data/raw/rn_policy_events.csv
+$(INDICES_OUT): $(CLEAN_OUT) analysis/indices.py analysis/weighting.py analysis/synergy.py analysis/figures.py analysis/tables.py specs/indices.yaml data/raw/rn_policy_events.csv
 	$(PY) -m analysis.indices
 
 models: $(MODELS_OUT) ## estimate M1–M5 with few-cluster inference (specs/models.yaml)
 
-$(MODELS_OUT): $(INDICES_OUT) analysis/models.py analysis/estimation.py analysis/inference.py analysis/marginal.py analysis/tables.py specs/models.yaml
+$(MODELS_OUT): $(INDICES_OUT) analysis/models.py analysis/figures.py analysis/estimation.py analysis/inference.py analysis/marginal.py analysis/tables.py specs/models.yaml
 	$(PY) -m analysis.models
 
 robustness: $(ROBUST_OUT) ## run the robustness battery (specs/robustness.yaml)
 
-$(ROBUST_OUT): $(MODELS_OUT) analysis/robustness.py specs/robustness.yaml
+$(ROBUST_OUT): $(MODELS_OUT) analysis/robustness.py analysis/figures.py specs/robustness.yaml
 	$(PY) -m analysis.robustness
 
 report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json

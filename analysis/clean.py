@@ -227,7 +227,7 @@ def build_trade_chain(flows: pd.DataFrame, world_totals: pd.DataFrame) -> pd.Dat
     by_stage = _by_partner_group(flows, ["year", "chain", "stage"])
     demand = (by_stage.groupby(["iso3", "partner_group", "year", "chain"], as_index=False)
               ["import_value"].sum().assign(stage="demand", export_value=np.nan))
-    stages = [s for s in ("supply", "transformation", "recycling")]
+    stages = ["supply", "transformation", "recycling"]
     combos = []
     for iso3 in sorted(flows["iso3"].unique()):
         for group in partner_groups(iso3):

@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from analysis import config
+from analysis.figures import save_figure
 from analysis.io import DataError, atomic_write_text, read_parquet, record_timing, write_parquet
 from analysis.schemas import INDICES_SCHEMA, validate
 from analysis.synergy import (
@@ -118,18 +119,15 @@ def subsystem_indicators(chain: pd.DataFrame, group: str = "region") -> pd.DataF
     world_imports = wide[("import_value", "world")]
     world_exports = wide[("export_value", "world")]
     # Partner totals: the sum over partners j of j's world flows, by year (j in R excludes i).
-    years_total_imp = world_imports.groupby(level="year").transform("sum")
-    years_total_exp = world_exports.groupby(level="year").transform("sum")
     partners = _partner_members(out.index, group)
     for stage in PRODUCT_STAGES:
         x_region = wide[("export_value", group, stage)]
         out[f"u1_{stage}"] = _safe_share(x_region, world_exports[stage])
-        partner_imports = _partner_sum(world_imports[stage], partners, years_total_imp[stage])
+        partner_imports = _partner_sum(world_imports[stage], partners)
         out[f"u2_{stage}"] = _safe_share(x_region, partner_imports)
     m_region = wide[("import_value", group, "demand")]
     out["u1_demand"] = _safe_share(m_region, world_imports["demand"])
-    partner_exports = _partner_sum(world_exports[list(PRODUCT_STAGES)].sum(axis=1), partners,
-                                   years_total_exp[list(PRODUCT_STAGES)].sum(axis=1))
+    partner_exports = _partner_sum(world_exports[list(PRODUCT_STAGES)].sum(axis=1), partners)
     out["u2_demand"] = _safe_share(m_region, partner_exports)
     return out.reset_index()
 
@@ -141,7 +139,7 @@ def _partner_members(index: pd.MultiIndex, group: str) -> dict[str, set[str]]:
             index.get_level_values("iso3").unique()}
 
 
-def _partner_sum(values: pd.Series, partners: dict[str, set[str]], _total: pd.Series) -> pd.Series:
+def _partner_sum(values: pd.Series, partners: dict[str, set[str]]) -> pd.Series:
     """For each (i, year): the sum of ``values`` over i's partners j in the same year."""
     table = values.unstack("iso3")
     out = pd.Series(index=values.index, dtype=float)
@@ -215,7 +213,7 @@ def regional_trade_intensity(hs6: pd.DataFrame, chain: pd.DataFrame) -> pd.DataF
              .drop_duplicates(["year", "chain", "stage"])
              .groupby("year")["world_trade_value"].sum())
     partners = _partner_members(x_world.index, "region")
-    m_partners = _partner_sum(m_world, partners, world)
+    m_partners = _partner_sum(m_world, partners)
     years = x_world.index.get_level_values("year")
     tii = trade_intensity(x_region.to_numpy(), x_world.to_numpy(), m_partners.to_numpy(),
                           world.reindex(years).to_numpy())
@@ -516,15 +514,7 @@ def plot_index(indices: pd.DataFrame, column: str, title: str, out_dir: Path) ->
     fig.suptitle(title)
     fig.supxlabel("year")
     fig.tight_layout()
-    paths = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for suffix in ("png", "pdf"):
-        path = out_dir / f"index_{column}.{suffix}"
-        fig.savefig(path, dpi=150, metadata={"CreationDate": None} if suffix == "pdf"
-                    else {"Software": None})
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out_dir / f"index_{column}")
 
 
 def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,

@@ -22,10 +22,10 @@ import yaml
 
 from analysis import config, marginal
 from analysis.estimation import ModelResult, add_interactions, centre, estimate, tidy
+from analysis.figures import save_figure
 from analysis.inference import wild_bootstrap_coefficient_draws
 from analysis.io import (
     DataError,
-    atomic_path,
     atomic_write_text,
     read_parquet,
     record_timing,
@@ -165,7 +165,7 @@ def plot_marginal_effects(effects: dict, frame: pd.DataFrame, spec: dict, figure
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=7, loc="best")
     fig.tight_layout()
-    return _save(fig, figures / "marginal_effects")
+    return save_figure(fig, figures / "marginal_effects")
 
 
 def plot_binned(binned: dict[str, pd.DataFrame], figures: Path) -> list[Path]:
@@ -188,21 +188,7 @@ def plot_binned(binned: dict[str, pd.DataFrame], figures: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, figures / "binned_linearity")
-
-
-def _save(fig, stem: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for suffix, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
-        target = stem.with_suffix(f".{suffix}")
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=suffix, dpi=150, metadata=meta)
-        paths.append(target)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, figures / "binned_linearity")
 
 
 def descriptive_statistics(frame: pd.DataFrame, variables: list[str],

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from analysis import config, inference
 from analysis.estimation import add_interactions, estimate
+from analysis.figures import save_figure
 from analysis.io import DataError, atomic_write_text, read_parquet, record_timing
 from analysis.models import load_model_spec
 from analysis.tables import frame_table
@@ -342,8 +343,6 @@ def plot_specification_curve(table: pd.DataFrame, terms: list[str], figures: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from analysis.models import _save
-
     fig, axes = plt.subplots(len(terms), 1, figsize=(11, 4 * len(terms)))
     for ax, term in zip(np.atleast_1d(axes), terms, strict=True):
         data = table.dropna(subset=[f"bstd[{term}]"]).sort_values(f"bstd[{term}]").reset_index()
@@ -370,7 +369,7 @@ def plot_specification_curve(table: pd.DataFrame, terms: list[str], figures: Pat
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    _save(fig, figures / "specification_curve")
+    save_figure(fig, figures / "specification_curve")
 
 
 def plot_leave_one_out(table: pd.DataFrame, terms: list[str], figures: Path) -> None:
@@ -378,8 +377,6 @@ def plot_leave_one_out(table: pd.DataFrame, terms: list[str], figures: Path) -> 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from analysis.models import _save
 
     loo = table[table["kind"] == "jackknife"]
     main = table[table["check"] == "main"].iloc[0]
@@ -399,7 +396,7 @@ def plot_leave_one_out(table: pd.DataFrame, terms: list[str], figures: Path) -> 
     axes[0].legend(fontsize=8)
     fig.suptitle("Leave-one-country-out estimates (95% CI: CRV1, t(G-1))")
     fig.tight_layout()
-    _save(fig, figures / "leave_one_out")
+    save_figure(fig, figures / "leave_one_out")
 
 
 def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
