@@ -221,3 +221,17 @@ def test_readme_provenance_table_matches_registry():
             assert value in row, (source.name, value)
         for member in source.members:
             assert member.sha256 in readme
+
+
+def test_world_bank_zip_download_yields_the_pinned_csv_member(dirs, http_server):
+    """Online, the World Bank serves a zip; the pinned file is its API_<code>_DS2_*.csv member."""
+    raw, _, registry = dirs
+    served, base = http_server
+    with zipfile.ZipFile(served / "download.zip", "w") as archive:
+        archive.writestr("Metadata_Country_API_SP.POP.TOTL_DS2_en_csv_v2_1.csv", b"meta")
+        archive.writestr("API_SP.POP.TOTL_DS2_en_csv_v2_1.csv", CONTENT)
+    source = fetch.load_registry(write_registry(registry, [entry(
+        url=f"{base}/download.zip", kind="wdi_csv", indicator="SP.POP.TOTL")]))[0]
+    path = fetch.fetch_source(source, raw, None, registry=registry)
+    assert path.read_bytes() == CONTENT
+    assert sorted(snapshot(raw)) == ["toy/toy.csv"]
