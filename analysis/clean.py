@@ -8,12 +8,16 @@ Writes to ``data/processed/``:
 - ``trade_chain.parquet``: country × mineral chain × stage × partner group × year;
 - ``trade_bilateral.parquet``: country × partner × year, strategic-mineral trade (all partners);
 - ``trade_hs6.parquet``: country × partner group × HS6 × year (for product-level indices);
+- ``trade_flows.parquet``: country × partner × HS6 × year, the strategic-mineral flows from both
+  sides of each BACI record (the base of SYN and of the GPR exposure weights);
 
 and to ``outputs/tables/``: ``data_coverage.md`` and ``merge_audit.md``.
 
 Missing data are never imputed silently: only interior gaps (between a country's first and last
-observation of a variable) are filled, linearly, and each filled variable gets a ``<name>_filled``
-flag column. Run ``python -m analysis.clean --help``.
+observation of a variable) of at most ``MAX_GAP_YEARS`` = 4 consecutive missing years are filled,
+linearly (METHODS.md section 3, "Missing data"); longer gaps stay missing. Every filled variable
+gets a ``<name>_filled`` flag column. This applies to every WDI series, WGI, WUI and PWT.
+Run ``python -m analysis.clean --help``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ from analysis.schemas import (
 # Variables that are filled across interior gaps (gprc is complete monthly data and trade flows
 # are complete BACI records, where a zero is a real zero, so neither is filled).
 FILLABLE_PREFIXES = ("wgi_",)
+# Longest run of consecutive missing years that interior linear interpolation may bridge
+# (METHODS.md section 3): a longer gap stays missing.
+MAX_GAP_YEARS = 4
+# BACI's own codes for partners without an ISO3 code, mapped where a panel input needs them:
+# 490 "Other Asia, nes" is Taiwan in BACI/Comtrade (Comtrade reports Taiwan under this code), and
+# Caldara-Iacoviello publish a GPRC series for Taiwan (TWN), so the GPR exposure must see it.
+BACI_CODE_OVERRIDES = {"S19": "TWN"}
 DERIVED = {
     "trade_openness": ("exports_gdp", "imports_gdp"),
     "log_gdppc_ppp": ("gdppc_ppp_const2021",),
@@ -108,22 +119,45 @@ def _outside_years_text(years: pd.Series) -> str:
 
 
 def fill_interior_gaps(frame: pd.DataFrame, columns: list[str], by: str = "iso3",
-                       order: str = "year") -> pd.DataFrame:
+                       order: str = "year", max_gap: int | None = MAX_GAP_YEARS) -> pd.DataFrame:
     """Linear interpolation of interior gaps only, within ``by`` groups, with a flag per column.
 
-    A value is filled only if the same unit has an observation before and after it; leading and
-    trailing gaps stay missing (no extrapolation). Adds ``<column>_filled`` (bool) for each column.
-    Interpolation is linear in ``order`` (years), so an unequal spacing is handled correctly.
+    A value is filled only if the same unit has an observation before and after it (leading and
+    trailing gaps stay missing: no extrapolation) and the run of consecutive missing years it
+    belongs to is at most ``max_gap`` years long (None: no cap). Interpolation is linear in
+    ``order`` (years), so unequal spacing is handled: between observations (t0, x0) and (t1, x1)
+    the value at t is x0 + (x1 - x0)(t - t0)/(t1 - t0). Adds ``<column>_filled`` (bool).
     """
     out = frame.sort_values([by, order]).copy()
     for column in columns:
         filled = out[column].astype(float).copy()
         for index in out.groupby(by).groups.values():
-            series = pd.Series(out.loc[index, column].to_numpy(dtype=float),
-                               index=out.loc[index, order].to_numpy())
-            filled.loc[index] = series.interpolate(method="index", limit_area="inside").to_numpy()
+            values = out.loc[index, column].to_numpy(dtype=float)
+            years = out.loc[index, order].to_numpy()
+            series = pd.Series(values, index=years)
+            interpolated = series.interpolate(method="index", limit_area="inside").to_numpy()
+            if max_gap is not None:
+                interpolated = np.where(_gap_length(values, years) > max_gap, np.nan,
+                                        interpolated)
+                interpolated = np.where(np.isnan(values), interpolated, values)
+            filled.loc[index] = interpolated
         out[f"{column}_filled"] = out[column].isna() & filled.notna()
         out[column] = filled
+    return out
+
+
+def _gap_length(values: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """For each missing entry, the number of years between the observations around it minus 1
+    (the length of the gap it sits in, in years); 0 for observed entries, inf at the edges."""
+    observed = np.flatnonzero(~np.isnan(values))
+    out = np.zeros(len(values))
+    for position in np.flatnonzero(np.isnan(values)):
+        before = observed[observed < position]
+        after = observed[observed > position]
+        if before.size == 0 or after.size == 0:
+            out[position] = np.inf
+        else:
+            out[position] = years[after[0]] - years[before[-1]] - 1
     return out
 
 
@@ -181,10 +215,13 @@ def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
 
     Returns one row per (iso3, partner_iso3, year, hs6, chain, stage) with ``export_value``
     (iso3 → partner) and ``import_value`` (partner → iso3), thousand USD. Excluded HS6 codes
-    (energy, bulk industrial minerals, iron ore) are dropped here.
+    (energy, bulk industrial minerals, iron ore) are dropped here. BACI's "Other Asia, nes"
+    (S19, code 490) is mapped to TWN (``BACI_CODE_OVERRIDES``).
     """
     included = hs_map.loc[hs_map["included"] == 1, ["hs6", "chain", "stage"]]
     trade = baci.merge(included, on="hs6", how="inner")
+    trade["exporter"] = trade["exporter"].replace(BACI_CODE_OVERRIDES)
+    trade["importer"] = trade["importer"].replace(BACI_CODE_OVERRIDES)
     exports = trade[trade["exporter"].isin(countries)].rename(
         columns={"exporter": "iso3", "importer": "partner_iso3", "value": "export_value"})
     imports = trade[trade["importer"].isin(countries)].rename(
@@ -197,9 +234,15 @@ def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
 
 
 def partner_groups(iso3: str) -> dict[str, set[str] | None]:
-    """Partner sets for a reporter: None means every partner (world)."""
+    """Partner sets for a reporter: None means every partner (world).
+
+    "region" is China + ASEAN **excluding the reporter itself** (for China: the ten ASEAN
+    members; the first build wrongly counted China as its own regional partner). "asean" is the
+    ASEAN members other than the reporter; "china" exists for the ASEAN members only.
+    """
     others_asean = set(config.ASEAN) - {iso3}
-    groups: dict[str, set[str] | None] = {"world": None, "region": others_asean | {config.CHINA},
+    region = set(config.COUNTRIES) - {iso3}
+    groups: dict[str, set[str] | None] = {"world": None, "region": region,
                                           "asean": others_asean}
     if iso3 != config.CHINA:
         groups["china"] = {config.CHINA}
@@ -357,7 +400,8 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     panel = audit.merge(panel, pwt, "pwt: human capital index")
     fillable.append("pwt_hc")
 
-    say("interior gap filling (linear, within country, flagged)")
+    say(f"interior gap filling (linear, within country, gaps of at most {MAX_GAP_YEARS} years, "
+        "flagged)")
     panel = fill_interior_gaps(panel, fillable)
     for derived, parts in DERIVED.items():
         panel[f"{derived}_filled"] = panel[[f"{p}_filled" for p in parts]].any(axis=1)
@@ -399,8 +443,11 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     validate(bilateral, TRADE_BILATERAL_SCHEMA, out_dir / "trade_bilateral.parquet")
     validate(hs6, TRADE_HS6_SCHEMA, out_dir / "trade_hs6.parquet")
 
+    trade_flows = flows[["iso3", "partner_iso3", "year", "hs6", "chain", "stage", "export_value",
+                         "import_value"]].sort_values(["iso3", "partner_iso3", "year", "hs6"])
     tables = {"panel_clean": panel, "panel": panel, "dyad_panel": dyad, "trade_chain": chain,
-              "trade_bilateral": bilateral, "trade_hs6": hs6, "gprc_partners": gprc_all}
+              "trade_bilateral": bilateral, "trade_hs6": hs6, "trade_flows": trade_flows,
+              "gprc_partners": gprc_all}
     for name, frame in tables.items():
         write_parquet(frame, out_dir / f"{name}.parquet")
     audit_table = audit.table()
