@@ -1,11 +1,14 @@
-"""Stage 3, indices: SYN, GPR, RN and TI from the processed panels.
+"""Stage 3, indices: SYN, GPR, RN and TI (and their variants) from the processed panels.
 
-Reads ``data/processed/{panel_clean,trade_chain,trade_bilateral,trade_hs6,dyad_panel,
-gprc_partners}.parquet`` and ``data/raw/rn_policy_events.csv``; the choices (indicators,
-directions, method, epsilon, decay) come from ``specs/indices.yaml``. Writes
-``data/processed/indices.parquet``, the final ``data/processed/panel.parquet``,
-``dyad_indices.parquet``, ``chain_panel.parquet`` and ``index_weights.json``, plus tables and
-figures under ``outputs/``. The formulas and sources are in ``docs/indices.md``.
+Reads ``data/processed/{panel_clean,trade_chain,trade_bilateral,trade_hs6,trade_flows,
+dyad_panel,gprc_partners}.parquet``, ``data/raw/rn_measures.csv`` (the coded measures in force)
+and ``data/raw/rn_policy_events.csv`` (the first build's announcement events, for its variant);
+the choices come from ``specs/indices.yaml``. The formulas are pure functions in
+:mod:`analysis.constructs` (the revised constructs of METHODS.md section 3) and, for the first
+build's definitions kept as robustness variants, in this module. Writes
+``data/processed/indices.parquet``, the final ``panel.parquet``, ``dyad_indices.parquet``,
+``chain_panel.parquet``, ``gpr_weights.parquet`` and ``index_weights.json``, plus tables and
+figures under ``outputs/``. docs/indices.md documents every construct.
 
 Run ``python -m analysis.indices --help``.
 """
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import config
+from analysis import config, constructs
 from analysis.figures import save_figure
 from analysis.io import DataError, atomic_write_text, read_parquet, record_timing, write_parquet
 from analysis.schemas import INDICES_SCHEMA, validate
@@ -221,26 +224,30 @@ def regional_trade_intensity(hs6: pd.DataFrame, chain: pd.DataFrame) -> pd.DataF
 
 
 # --------------------------------------------------------------------------- GPR
-def exposure_weighted_gpr(bilateral: pd.DataFrame, gprc: pd.DataFrame, lag: int = 1
-                          ) -> pd.DataFrame:
-    """GPRX_it = sum_k s_ik,t-lag * GPRC_kt over partners k != i that have a GPRC series.
+def exposure_weighted_gpr(bilateral: pd.DataFrame, gprc: pd.DataFrame, lag: int = 1,
+                          min_covered: float | None = None) -> pd.DataFrame:
+    """The first build's GPRX: GPRX_it = sum_k s_ik,t-lag * GPRC_kt (raw GPRC levels).
 
-    s_ik,t is i's mineral trade (exports + imports) with k in year t over its mineral trade with
-    all partners that have a GPRC series in year t+lag (renormalised to sum to one). Returns
-    ``iso3, year, gprx, gprx_coverage`` where coverage is the share of i's total mineral trade
-    (year t-lag) that is with GPRC partners.
+    s_ik,t is i's mineral trade (exports + imports, all chain codes incl. gold) with k in year t
+    over its mineral trade with all partners that have a GPRC series (renormalised), k != i.
+    Returns ``iso3, year, gprx, gprx_coverage`` (coverage = share of i's total mineral trade in
+    t-lag that is with GPRC partners). With ``min_covered`` (thousand USD) the value is missing
+    where the lagged trade with GPRC partners is below it (the materiality rule of the
+    time-varying variant: the first build's Cambodia 2005-07 rested on USD 20-100 thousand).
+    Kept as a robustness variant; the main GPR uses fixed pre-sample weights.
     """
     trade = bilateral.assign(trade=bilateral["export_value"] + bilateral["import_value"],
                              year=bilateral["year"] + lag)
     total = trade.groupby(["iso3", "year"])["trade"].sum().rename("total_trade")
-    merged = trade.merge(gprc.rename(columns={"partner_iso3": "partner_iso3"}),
-                         on=["partner_iso3", "year"], how="inner")
+    merged = trade.merge(gprc, on=["partner_iso3", "year"], how="inner")
     merged = merged[merged["partner_iso3"] != merged["iso3"]]
     grouped = merged.groupby(["iso3", "year"])
     covered = grouped["trade"].sum()
     weighted = (merged["trade"] * merged["gprc"]).groupby([merged["iso3"], merged["year"]]).sum()
     out = pd.DataFrame({"gprx": weighted / covered.where(covered > 0),
                         "gprx_coverage": covered / total.reindex(covered.index)})
+    if min_covered is not None:
+        out.loc[covered < min_covered, "gprx"] = np.nan
     return out.reset_index()
 
 
@@ -314,166 +321,448 @@ def read_events(path: Path = config.DATA_RAW / "rn_policy_events.csv") -> pd.Dat
     return events
 
 
-# --------------------------------------------------------------------------- assembly
-def build_indices(panel: pd.DataFrame, chain: pd.DataFrame, bilateral: pd.DataFrame,
-                  hs6: pd.DataFrame, gprc: pd.DataFrame, events: pd.DataFrame, spec: dict
-                  ) -> tuple[pd.DataFrame, dict]:
-    """All indices and their variants by country-year, and a record of the weights."""
-    eps, method = spec["epsilon"], spec["main_method"]
-    record: dict = {"epsilon": eps, "main_method": method, "composites": {}}
-    years = config.YEARS
-    out = panel[["iso3", "year"]].copy()
+def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFrame:
+    """The project's coded resource-nationalism measures (one row per measure, with a source).
 
-    # SYN ------------------------------------------------------------------
+    Columns: measure_id, country, mineral, measure_type, category, intensity, effective, lifted,
+    changes, verified, main, all_events, main_exclusion_reason, source, coding_note. ``main``
+    rows enter the main measures-in-force state; ``all_events`` rows the all-measures variant.
+    Coding rules: docs/indices.md ("RN").
+    """
+    try:
+        measures = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise DataError(path, f"unreadable measures file ({error})") from error
+    from analysis.parsers import require_columns
+
+    needed = ["measure_id", "country", "category", "intensity", "effective", "lifted", "changes",
+              "verified", "main", "all_events", "source"]
+    require_columns(measures, needed, path)
+    if (measures["source"].str.strip() == "").any():
+        raise DataError(path, "every measure needs a source citation", column="source")
+    for column in ("verified", "main", "all_events"):
+        if not measures[column].isin(["yes", "no"]).all():
+            raise DataError(path, f"{column} must be yes or no", column=column)
+    if ((measures["main"] == "yes") & (measures["verified"] != "yes")).any():
+        raise DataError(path, "an unverified measure is marked main=yes", column="main")
+    try:
+        measures["intensity"] = measures["intensity"].astype(float)
+        for _, row in measures[measures["all_events"] == "yes"].iterrows():
+            constructs._to_date(row["effective"])
+            if row["lifted"]:
+                constructs._to_date(row["lifted"])
+            constructs.parse_changes(row["changes"])
+    except ValueError as error:
+        raise DataError(path, f"bad date, level or change entry ({error})") from error
+    if (measures["intensity"] < 0).any():
+        raise DataError(path, "intensities must be >= 0", column="intensity")
+    return measures
+
+
+# --------------------------------------------------------------------------- assembly
+def _window(spec: dict) -> tuple[int, int]:
+    lo, hi = spec["window"]
+    return int(lo), int(hi)
+
+
+def region_partners(countries: tuple[str, ...] = config.COUNTRIES) -> dict[str, set[str]]:
+    """i -> China + ASEAN without i (the region whose share SYN measures)."""
+    return {iso3: set(countries) - {iso3} for iso3 in countries}
+
+
+def build_syn(flows: pd.DataFrame, hs6: pd.DataFrame, chain: pd.DataFrame, spec: dict,
+              years: tuple[int, ...]) -> pd.DataFrame:
+    """SYN (main) and its variants by country-year (METHODS.md section 3).
+
+    - ``syn``: textbook coupling coordination of the raw regional shares of i's chain exports
+      and imports, gold excluded, USD 1 m materiality (``syn_flag`` says why it is missing);
+      ``syn_u_out``, ``syn_u_in`` the shares.
+    - ``syn_smoothed``: the same with pseudo-count shares (k = USD 5 m) towards the country's
+      long-run share (pooled over all panel years), no materiality rule.
+    - ``syn_corrected``: the corrected coupling (Wang et al. 2021) on the same raw shares.
+    - ``syn_gold``: the main definition with gold bullion included.
+    - ``syn_leave_top``: the main definition without each country's top HS6 code in each flow
+      (pooled over the estimation window).
+    - ``syn_u1u2`` (+ ``_entropy_topsis``/``_pca``/``_equal``): the first build's four-flow
+      U1/U2 definition (corrected C, composites), with the self-partner bug fixed.
+    - ``syn_gl``, ``syn_tc``, ``syn_tii``: Grubel-Lloyd, trade complementarity with China and
+      trade intensity with the region, gold excluded.
+    """
+    cfg = spec["synergy"]
+    gold = [str(c) for c in spec["gold_hs6"]]
+    min_flow = float(cfg["min_flow_kusd"])
+    region = region_partners()
+    totals = constructs.regional_flow_totals(flows, region, exclude_hs6=gold)
+    totals = _complete_years(totals, years)
+    main = constructs.synergy_from_totals(totals, min_flow)
+    out = main[["iso3", "year", "syn", "u_out", "u_in", "syn_flag", "exports_world",
+                "exports_region", "imports_world", "imports_region"]].rename(
+        columns={"u_out": "syn_u_out", "u_in": "syn_u_in",
+                 "exports_world": "chain_exports_world", "exports_region": "chain_exports_region",
+                 "imports_world": "chain_imports_world", "imports_region": "chain_imports_region"})
+    # pseudo-count smoothing towards the long-run share
+    pooled = totals.groupby("iso3")[["exports_region", "exports_world", "imports_region",
+                                     "imports_world"]].sum()
+    k = float(cfg["pseudo_count_kusd"])
+    long_out = (pooled["exports_region"] / pooled["exports_world"]).reindex(totals["iso3"])
+    long_in = (pooled["imports_region"] / pooled["imports_world"]).reindex(totals["iso3"])
+    smoothed = totals.assign(
+        s_out=constructs.smoothed_share(totals["exports_region"], totals["exports_world"],
+                                        long_out.to_numpy(), k),
+        s_in=constructs.smoothed_share(totals["imports_region"], totals["imports_world"],
+                                       long_in.to_numpy(), k))
+    smoothed = constructs.synergy_from_totals(smoothed, min_flow, shares=("s_out", "s_in"))
+    out["syn_smoothed"] = smoothed["syn"].to_numpy()
+    out["syn_corrected"] = constructs.synergy_from_totals(totals, min_flow, corrected=True)[
+        "syn"].to_numpy()
+    with_gold = _complete_years(constructs.regional_flow_totals(flows, region), years)
+    out["syn_gold"] = constructs.synergy_from_totals(with_gold, min_flow)["syn"].to_numpy()
+    lo, hi = _window(spec)
+    top = constructs.top_code_shares(flows, gold, range(lo, hi + 1)).set_index("iso3")
+    leave_parts = []
+    for iso3, own in flows[flows["iso3"].isin(top.index)].groupby("iso3"):
+        exports = own.assign(import_value=0.0)
+        exports = exports[exports["hs6"] != top.loc[iso3, "top_export_hs6"]]
+        imports = own.assign(export_value=0.0)
+        imports = imports[imports["hs6"] != top.loc[iso3, "top_import_hs6"]]
+        leave_parts.append(pd.concat([exports, imports]))
+    leave = _complete_years(constructs.regional_flow_totals(pd.concat(leave_parts), region,
+                                                            exclude_hs6=gold), years)
+    out["syn_leave_top"] = constructs.synergy_from_totals(leave, min_flow)["syn"].to_numpy()
+    # the first build's U1/U2 definition (gold included, as built), self-partner bug fixed
+    first = cfg["first_build"]
     indicators = subsystem_indicators(chain)
     indicators = indicators[indicators["year"].isin(years)].reset_index(drop=True)
-    syn_cfg = spec["synergy"]
     for m in spec["methods"]:
-        syn, weights = coupling_synergy(indicators, m, eps, syn_cfg["corrected"], syn_cfg["alpha"])
-        suffix = "" if m == method else f"_{m}"
-        renamed = syn.rename(columns={"syn": f"syn{suffix}", "u1": f"syn_u1{suffix}",
-                                      "u2": f"syn_u2{suffix}"})
-        out = out.merge(renamed, on=["iso3", "year"], how="left")
-        record["composites"][f"syn_u1{suffix}"] = _weights_record(m, weights["u1"], indicators)
-        record["composites"][f"syn_u2{suffix}"] = _weights_record(m, weights["u2"], indicators)
-    textbook, _ = coupling_synergy(indicators, method, eps, False, syn_cfg["alpha"])
-    out = out.merge(textbook[["iso3", "year", "syn"]].rename(columns={"syn": "syn_textbook"}),
-                    on=["iso3", "year"], how="left")
-    out = out.merge(indicators, on=["iso3", "year"], how="left")
-    out = out.merge(product_level_synergy(hs6), on=["iso3", "year"], how="left")
-    out = out.merge(regional_trade_intensity(hs6, chain), on=["iso3", "year"], how="left")
+        syn, _ = coupling_synergy(indicators, m, spec["epsilon"], first["corrected"],
+                                  first["alpha"])
+        suffix = "" if m == spec["main_method"] else f"_{m}"
+        out = out.merge(syn.rename(columns={"syn": f"syn_u1u2{suffix}", "u1": f"syn_u1{suffix}",
+                                            "u2": f"syn_u2{suffix}"}),
+                        on=["iso3", "year"], how="left")
+    product = product_level_synergy(hs6[~hs6["hs6"].isin(gold)])
+    out = out.merge(product, on=["iso3", "year"], how="left")
+    tii = regional_trade_intensity(hs6[~hs6["hs6"].isin(gold)], chain)
+    return out.merge(tii, on=["iso3", "year"], how="left")
 
-    # GPR ------------------------------------------------------------------
-    gpr_cfg = spec["gpr"]
-    out = out.merge(exposure_weighted_gpr(bilateral, gprc, gpr_cfg["exposure_lag"]),
+
+def _complete_years(totals: pd.DataFrame, years: tuple[int, ...]) -> pd.DataFrame:
+    """Every country x year of the panel, absent trade as a real zero; sorted."""
+    keys = [c for c in totals.columns if c in ("iso3", "year", "chain")]
+    grid = pd.MultiIndex.from_product(
+        [sorted(totals[c].unique()) if c != "year" else list(years) for c in keys],
+        names=keys).to_frame(index=False)
+    out = grid.merge(totals, on=keys, how="left").fillna(
+        {c: 0.0 for c in ("exports_world", "exports_region", "imports_world", "imports_region")})
+    return out.sort_values(keys).reset_index(drop=True)
+
+
+def build_gpr(flows: pd.DataFrame, bilateral: pd.DataFrame, gprc: pd.DataFrame,
+              panel: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """GPR (main = extra-regional exposure with fixed pre-sample weights) and its variants.
+
+    Returns (country-year frame, the weights table with each country's base value, coverage and
+    flags). Columns: ``gpr`` (= ``gprx_ext``, from the first model year on), ``gprx`` (total),
+    ``gprx_ext``, ``gprx_reg``, ``gpr_ext_share`` (sum of extra-regional weights), ``gpr_logratio``
+    (log-ratio standardisation), ``gpr_tv`` (the first build's time-varying lagged-share GPRX
+    with the materiality rule), ``gprx_first_build`` (exactly as first built, for diagnostics),
+    ``gpr_own``, ``gpr_wui``, the shift-share series, ``gpr_composition`` (lagged shares x mean
+    standardised partner risk: composition only) and ``us_share`` (lagged US share of chain
+    trade, gold excluded).
+    """
+    cfg = spec["gpr"]
+    gold = [str(c) for c in spec["gold_hs6"]]
+    partners = sorted(gprc["partner_iso3"].unique())
+    region = set(config.COUNTRIES)
+    weights = constructs.base_exposure_weights(
+        flows, partners, tuple(cfg["base_years"]), config.COUNTRIES, config.ASEAN,
+        float(cfg["thin_base_kusd"]), float(cfg["pseudo_count_kusd"]), gold)
+    g = constructs.standardise_gprc(gprc, tuple(cfg["gprc_base_years"]), "ratio")
+    exposure = constructs.exposure_index(weights, g, region, config.YEARS)
+    g_log = constructs.standardise_gprc(gprc, tuple(cfg["gprc_base_years"]), "log_ratio")
+    log_exposure = constructs.exposure_index(weights, g_log, region, config.YEARS)
+    out = panel[["iso3", "year"]].merge(exposure, on=["iso3", "year"], how="left")
+    out = out.rename(columns={"ext_share": "gpr_ext_share"})
+    first_year = int(cfg["first_year"])
+    out["gpr"] = out["gprx_ext"].where(out["year"] >= first_year)
+    out = out.merge(log_exposure[["iso3", "year", "gprx_ext"]].rename(
+        columns={"gprx_ext": "gpr_logratio"}), on=["iso3", "year"], how="left")
+    out["gpr_logratio"] = out["gpr_logratio"].where(out["year"] >= first_year)
+    first = exposure_weighted_gpr(bilateral, gprc, cfg["first_build"]["exposure_lag"])
+    out = out.merge(first.rename(columns={"gprx": "gprx_first_build",
+                                          "gprx_coverage": "gprx_first_build_coverage"}),
                     on=["iso3", "year"], how="left")
-    out["gpr"] = out["gprx"]
-    out = out.merge(panel[["iso3", "year", "gprc", "wui"]].rename(columns={"gprc": "gpr_own",
-                                                                           "wui": "gpr_wui"}),
+    tv = exposure_weighted_gpr(bilateral, gprc, cfg["first_build"]["exposure_lag"],
+                               min_covered=float(cfg["materiality_kusd"]))
+    out = out.merge(tv[["iso3", "year", "gprx"]].rename(columns={"gprx": "gpr_tv"}),
                     on=["iso3", "year"], how="left")
+    out = out.merge(composition_and_us_share(flows, g, partners, gold, spec),
+                    on=["iso3", "year"], how="left")
+    out = out.merge(panel[["iso3", "year", "gprc", "wui"]].rename(
+        columns={"gprc": "gpr_own", "wui": "gpr_wui"}), on=["iso3", "year"], how="left")
     gpr_global = panel[["year", "gpr_global", "gpr_threats", "gpr_acts"]].drop_duplicates("year")
-    out = out.merge(shift_share_gpr(bilateral, gpr_global, gpr_cfg["shift_share_base_year"],
-                                    gpr_cfg["shift_share_partners"]), on=["iso3", "year"],
-                    how="left")
+    out = out.merge(shift_share_gpr(bilateral, gpr_global, cfg["shift_share_base_year"],
+                                    cfg["shift_share_partners"]), on=["iso3", "year"], how="left")
+    return out, weights
 
-    # RN -------------------------------------------------------------------
-    rn_cfg = spec["rn"]
-    intensity = event_intensity(events, rn_cfg["levels"], rn_cfg["partial_factor"])
+
+def composition_and_us_share(flows: pd.DataFrame, g: pd.DataFrame, partners: list[str],
+                             gold: list[str], spec: dict) -> pd.DataFrame:
+    """Diagnostics inputs: the composition-only exposure and the lagged US share.
+
+    gpr_composition_it = sum_k s_ik,t-1 g_bar_k with s the lagged (t-1) shares of i's chain
+    trade (gold excluded) over GPRC partners and g_bar_k the partner's mean standardised risk
+    over the estimation window: it moves only with trade composition. us_share_it = the USA's
+    share of i's chain trade with all partners in t-1.
+    """
+    lo, hi = _window(spec)
+    g_bar = g[g["year"].between(lo, hi)].groupby("partner_iso3")["g"].mean()
+    data = flows[~flows["hs6"].isin(gold)]
+    trade = (data["export_value"] + data["import_value"]).groupby(
+        [data["iso3"], data["partner_iso3"], data["year"]]).sum().rename("trade").reset_index()
+    trade["year"] = trade["year"] + 1
+    total = trade.groupby(["iso3", "year"])["trade"].sum()
+    with_g = trade[trade["partner_iso3"].isin(g_bar.index)
+                   & (trade["partner_iso3"] != trade["iso3"])]
+    covered = with_g.groupby(["iso3", "year"])["trade"].sum()
+    weighted = (with_g["trade"] * with_g["partner_iso3"].map(g_bar)).groupby(
+        [with_g["iso3"], with_g["year"]]).sum()
+    us = trade[trade["partner_iso3"] == "USA"].groupby(["iso3", "year"])["trade"].sum()
+    out = pd.DataFrame({"gpr_composition": weighted / covered.where(covered > 0),
+                        "us_share": us.reindex(total.index, fill_value=0.0)
+                        / total.where(total > 0)})
+    return out.reset_index()
+
+
+def build_rn(panel: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame, spec: dict,
+             record: dict) -> pd.DataFrame:
+    """RN (main composite with a fixed indicator set) and its variants.
+
+    - ``rn_events``: measures-in-force state of the main measures (verified, strategic, by the
+      state); ``rn_events_all``: every coded measure incl. unverified ones and construction sand.
+    - ``rn``: entropy composite of rn_events, resource rents (% GDP) and the ores-and-metals
+      export share, normalised and weighted on the estimation window, missing where an input is
+      missing (so it never switches definition); ``rn_<method>`` for the other methods,
+      ``rn_wholepanel`` normalised over every complete row, ``rn_all_events`` with
+      rn_events_all.
+    - ``rn_event_pulse``: the first build's decaying announcement stock (a variant);
+      ``rn_first_build``: the first build's composite (renormalised over observed indicators).
+    """
+    cfg = spec["rn"]
+    years = config.YEARS
+    main = constructs.in_force_state(measures[measures["main"] == "yes"], config.COUNTRIES, years)
+    everything = constructs.in_force_state(measures[measures["all_events"] == "yes"],
+                                           config.COUNTRIES, years).rename(
+        columns={"rn_events": "rn_events_all"})
+    frame = panel[["iso3", "year", "resource_rents_gdp", "ores_metals_export_share"]].merge(
+        main, on=["iso3", "year"], how="left").merge(everything, on=["iso3", "year"], how="left")
+    directions = {k: v["direction"] for k, v in cfg["indicators"].items()}
+    frame = _add_fixed_composites(frame, "rn", directions, spec, record)
+    all_directions = {("rn_events_all" if k == "rn_events" else k): v
+                      for k, v in directions.items()}
+    scores, weights, n = constructs.fixed_set_composite(
+        frame, all_directions, spec["main_method"], spec["epsilon"], _in_window(frame, spec))
+    frame["rn_all_events"] = scores.where(_in_window(frame, spec))
+    record["composites"]["rn_all_events"] = {"method": spec["main_method"],
+                                             "weights": weights.to_dict(), "reference_rows": n}
+    # the first build: decaying pulses and the renormalised composite
+    first = cfg["first_build"]
+    intensity = event_intensity(events, cfg["levels"], first["partial_factor"])
     if not np.allclose(intensity.to_numpy(), events["intensity"].to_numpy()):
         raise DataError(config.DATA_RAW / "rn_policy_events.csv",
                         "intensity column disagrees with the scale in specs/indices.yaml",
                         column="intensity")
-    stock = event_stock(events, config.COUNTRIES, years, rn_cfg["decay"], verified_only=True)
-    stock_all = event_stock(events, config.COUNTRIES, years, rn_cfg["decay"],
-                            verified_only=False).rename(
-        columns={"rn_event_stock": "rn_event_stock_all"})
-    rn_frame = panel[["iso3", "year", "resource_rents_gdp", "ores_metals_export_share"]].merge(
-        stock, on=["iso3", "year"]).merge(stock_all, on=["iso3", "year"])
-    directions = {k: v["direction"] for k, v in rn_cfg["indicators"].items()}
-    rn_frame = _add_composites(rn_frame, "rn", directions, spec, record)
-    all_events = rn_frame.drop(columns="rn_event_stock").rename(
-        columns={"rn_event_stock_all": "rn_event_stock"})
-    scores, weights, n = composite_with_missing(all_events, directions, method, eps,
-                                                spec["min_weight_share"])
-    rn_frame["rn_all_events"] = scores.to_numpy()
-    record["composites"]["rn_all_events"] = {"method": method, "weights": weights.to_dict(),
-                                             "complete_rows": n}
-    out = out.merge(rn_frame.drop(columns=["resource_rents_gdp", "ores_metals_export_share"]),
-                    on=["iso3", "year"], how="left")
+    pulse = event_stock(events, config.COUNTRIES, years, first["decay"], verified_only=True)
+    frame = frame.merge(pulse.rename(columns={"rn_event_stock": "rn_event_pulse"}),
+                        on=["iso3", "year"], how="left")
+    old = {("rn_event_pulse" if k == "rn_events" else k): v for k, v in directions.items()}
+    scores, weights, n = composite_with_missing(frame, old, spec["main_method"], spec["epsilon"],
+                                                first["min_weight_share"])
+    frame["rn_first_build"] = scores.to_numpy()
+    record["composites"]["rn_first_build"] = {"method": spec["main_method"],
+                                              "weights": weights.to_dict(), "complete_rows": n}
+    return frame.drop(columns=["resource_rents_gdp", "ores_metals_export_share"])
 
-    # TI -------------------------------------------------------------------
-    ti_cfg = spec["ti"]["indicators"]
-    ti_frame = panel[["iso3", "year", *ti_cfg]].copy()
-    directions = {k: v["direction"] for k, v in ti_cfg.items()}
-    ti_frame = _add_composites(ti_frame, "ti", directions, spec, record)
-    for sub in sorted({v["subindex"] for v in ti_cfg.values()}):
-        members = {k: v["direction"] for k, v in ti_cfg.items() if v["subindex"] == sub}
+
+def ti_inputs(panel: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """TI indicators: counts per million as log(1 + x); the others as they are.
+
+    Gap-filled values (at most 4 years, flagged in the clean stage) are kept; ``<name>_observed``
+    holds the value only where it was observed (for the observed-only variant).
+    """
+    cfg = spec["ti"]
+    columns = [*cfg["indicators"], *cfg.get("variant_indicators", {})]
+    out = panel[["iso3", "year"]].copy()
+    for column in columns:
+        values = panel[column].astype(float)
+        if column in cfg["log1p"]:
+            values = np.log1p(values)
+        out[column] = values
+        filled = panel[f"{column}_filled"].astype(bool)
+        out[f"{column}_observed"] = values.where(~filled)
+    return out
+
+
+def build_ti(panel: pd.DataFrame, spec: dict, record: dict) -> pd.DataFrame:
+    """TI (main composite, fixed indicator set) and its variants.
+
+    - ``ti``: entropy composite of R&D (% GDP), log(1 + resident patents per million),
+      log(1 + researchers per million), log(1 + articles per million) and internet users (%),
+      on the estimation window, missing where an input is missing; ``ti_<method>``,
+      ``ti_wholepanel``; sub-indices ``ti_capacity`` and ``ti_digital``.
+    - ``ti_hightech``: the same plus the high-technology export share (from 2007 only).
+    - ``ti_observed``: the main composite on rows where no input was gap-filled.
+    - ``ti_broad``: log articles per million and internet users only, the two inputs every
+      country reports (a coverage-driven variant: the main TI is missing for BRN, KHM, LAO and
+      MMR, which do not report R&D, researchers or patents in most years).
+    - ``ti_first_build``: the first build's composite (raw counts, renormalised over whichever
+      indicators were observed, high-tech included).
+    """
+    cfg = spec["ti"]
+    frame = ti_inputs(panel, spec)
+    directions = {k: v["direction"] for k, v in cfg["indicators"].items()}
+    frame = _add_fixed_composites(frame, "ti", directions, spec, record)
+    window = _in_window(frame, spec)
+    for sub in sorted({v["subindex"] for v in cfg["indicators"].values()}):
+        members = {k: v["direction"] for k, v in cfg["indicators"].items()
+                   if v["subindex"] == sub}
         if len(members) == 1:
             column = next(iter(members))
-            observed = ti_frame[[column]].dropna()
-            ti_frame[f"ti_{sub}"] = minmax_normalise(observed, members, eps)[column].reindex(
-                ti_frame.index)
+            ref = frame.loc[window, column].dropna()
+            frame[f"ti_{sub}"] = ((frame[column] - ref.min()) / (ref.max() - ref.min())
+                                  + spec["epsilon"]).where(window)
             record["composites"][f"ti_{sub}"] = {"method": "single indicator (min-max)",
                                                  "weights": {column: 1.0}}
         else:
-            scores, weights, n = composite_with_missing(ti_frame, members, method, eps,
-                                                        spec["min_weight_share"])
-            ti_frame[f"ti_{sub}"] = scores
-            record["composites"][f"ti_{sub}"] = {"method": method, "weights": weights.to_dict(),
-                                                 "complete_rows": n}
-    out = out.merge(ti_frame.drop(columns=list(ti_cfg)), on=["iso3", "year"], how="left")
-    return out.sort_values(["iso3", "year"]).reset_index(drop=True), record
+            scores, weights, n = constructs.fixed_set_composite(
+                frame, members, spec["main_method"], spec["epsilon"], window)
+            frame[f"ti_{sub}"] = scores.where(window)
+            record["composites"][f"ti_{sub}"] = {"method": spec["main_method"],
+                                                 "weights": weights.to_dict(),
+                                                 "reference_rows": n}
+    variant = {**directions, **{k: v["direction"] for k, v in
+                                cfg.get("variant_indicators", {}).items()}}
+    scores, weights, n = constructs.fixed_set_composite(frame, variant, spec["main_method"],
+                                                        spec["epsilon"], window)
+    frame["ti_hightech"] = scores.where(window)
+    record["composites"]["ti_hightech"] = {"method": spec["main_method"],
+                                           "weights": weights.to_dict(), "reference_rows": n}
+    broad = {k: directions[k] for k in cfg["broad_indicators"]}
+    scores, weights, n = constructs.fixed_set_composite(frame, broad, spec["main_method"],
+                                                        spec["epsilon"], window)
+    frame["ti_broad"] = scores.where(window)
+    record["composites"]["ti_broad"] = {"method": spec["main_method"],
+                                        "weights": weights.to_dict(), "reference_rows": n}
+    observed = {f"{k}_observed": v for k, v in directions.items()}
+    scores, weights, n = constructs.fixed_set_composite(frame, observed, spec["main_method"],
+                                                        spec["epsilon"], window)
+    frame["ti_observed"] = scores.where(window)
+    record["composites"]["ti_observed"] = {"method": spec["main_method"],
+                                           "weights": weights.to_dict(), "reference_rows": n}
+    first = cfg["first_build"]
+    raw = panel[["iso3", "year", *first["indicators"]]]
+    scores, weights, n = composite_with_missing(raw, dict.fromkeys(first["indicators"], 1),
+                                                spec["main_method"], spec["epsilon"],
+                                                first["min_weight_share"])
+    frame["ti_first_build"] = scores.to_numpy()
+    record["composites"]["ti_first_build"] = {"method": spec["main_method"],
+                                              "weights": weights.to_dict(), "complete_rows": n}
+    keep = [c for c in frame.columns if c.startswith("ti")] + ["iso3", "year"]
+    return frame[keep]
 
 
-def _weights_record(method: str, weights: dict, indicators: pd.DataFrame) -> dict:
-    return {"method": method, "weights": weights, "complete_rows": len(indicators)}
+def _in_window(frame: pd.DataFrame, spec: dict) -> pd.Series:
+    lo, hi = _window(spec)
+    return frame["year"].between(lo, hi)
 
 
-def _add_composites(frame: pd.DataFrame, name: str, directions: dict[str, int], spec: dict,
-                    record: dict) -> pd.DataFrame:
-    """Add ``name`` (main method) and ``name_<method>`` for the other methods."""
+def _add_fixed_composites(frame: pd.DataFrame, name: str, directions: dict[str, int],
+                          spec: dict, record: dict) -> pd.DataFrame:
+    """``name`` (main method), ``name_<method>`` (other methods), ``name_wholepanel``.
+
+    All on the fixed indicator set; missing outside the estimation window, except the
+    whole-panel variant, which normalises and weights over every complete row 1996-2024.
+    """
+    window = _in_window(frame, spec)
     for m in spec["methods"]:
-        scores, weights, n = composite_with_missing(frame, directions, m, spec["epsilon"],
-                                                    spec["min_weight_share"])
+        scores, weights, n = constructs.fixed_set_composite(frame, directions, m,
+                                                            spec["epsilon"], window)
         column = name if m == spec["main_method"] else f"{name}_{m}"
-        frame[column] = scores.to_numpy()
+        frame[column] = scores.where(window)
         record["composites"][column] = {"method": m, "weights": weights.to_dict(),
-                                        "complete_rows": n}
+                                        "reference_rows": n, "window": list(_window(spec))}
+    everywhere = pd.Series(True, index=frame.index)
+    scores, weights, n = constructs.fixed_set_composite(frame, directions, spec["main_method"],
+                                                        spec["epsilon"], everywhere)
+    frame[f"{name}_wholepanel"] = scores
+    record["composites"][f"{name}_wholepanel"] = {"method": spec["main_method"],
+                                                  "weights": weights.to_dict(),
+                                                  "reference_rows": n}
     return frame
 
 
-def dyad_synergy(dyad: pd.DataFrame, method: str, epsilon: float, alpha: float = 0.5
-                 ) -> pd.DataFrame:
-    """SYN between ASEAN member j (U1) and China (U2), from the bilateral flows by stage.
+def build_indices(panel: pd.DataFrame, chain: pd.DataFrame, bilateral: pd.DataFrame,
+                  hs6: pd.DataFrame, flows: pd.DataFrame, gprc: pd.DataFrame,
+                  events: pd.DataFrame, measures: pd.DataFrame, spec: dict
+                  ) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """All indices and their variants by country-year, the weights record and the GPR weights."""
+    record: dict = {"epsilon": spec["epsilon"], "main_method": spec["main_method"],
+                    "window": list(_window(spec)), "composites": {}}
+    out = panel[["iso3", "year"]].copy()
+    syn = build_syn(flows, hs6, chain, spec, config.YEARS)
+    gpr, weights = build_gpr(flows, bilateral, gprc, panel, spec)
+    rn = build_rn(panel, measures, events, spec, record)
+    ti = build_ti(panel, spec, record)
+    for part in (syn, gpr, rn, ti):
+        out = out.merge(part, on=["iso3", "year"], how="left", validate="one_to_one")
+    size = out["chain_exports_world"] + out["chain_imports_world"]
+    out["log_mineral_trade"] = np.log(size.where(size > 0))
+    record["gpr_weights"] = {
+        iso3: {"base_value_kusd": float(w["country_base"].iloc[0]), "thin": bool(w["thin"].iloc[0]),
+               "top_partners": {r.partner_iso3: round(float(r.weight), 4) for r in
+                                w.nlargest(5, "weight").itertuples()}}
+        for iso3, w in weights.groupby("iso3")}
+    return out.sort_values(["iso3", "year"]).reset_index(drop=True), record, weights
 
-    u1_s = j's stage-s exports to China / j's world mineral exports, u1_demand = j's imports from
-    China / j's world mineral imports; u2_s = China's stage-s imports from j / China's world
-    mineral imports, u2_demand = China's exports to j / China's world mineral exports.
-    Also the trade intensity index of j's mineral exports to China (syn_tii_dyad).
+
+def dyad_synergy(flows: pd.DataFrame, dyad: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """SYN of each ASEAN member j with China, by year (the main definition on the dyad).
+
+    U_out = j's chain exports to China / j's chain exports to the world, U_in = j's chain
+    imports from China / j's chain imports from the world; gold excluded; textbook coupling
+    coordination; USD 1 m materiality. Also the trade intensity index of j's mineral exports to
+    China (``syn_tii``, first build).
     """
-    out = dyad[["iso3", "year"]].copy()
-    ind = pd.DataFrame(index=dyad.index)
-    for stage in PRODUCT_STAGES:
-        ind[f"u1_{stage}"] = _safe_share(dyad[f"exports_to_china_{stage}"],
-                                         dyad["mineral_exports_world"])
-        ind[f"u2_{stage}"] = _safe_share(dyad[f"exports_to_china_{stage}"],
-                                         dyad["china_mineral_imports_world"])
-    ind["u1_demand"] = _safe_share(dyad["imports_from_china"], dyad["mineral_imports_world"])
-    ind["u2_demand"] = _safe_share(dyad["imports_from_china"], dyad["china_mineral_exports_world"])
-    ind = pd.concat([out, ind], axis=1)
-    syn, _ = coupling_synergy(ind, method, epsilon, True, alpha)
-    textbook, _ = coupling_synergy(ind, method, epsilon, False, alpha)
-    result = dyad.merge(syn, on=["iso3", "year"]).merge(
-        textbook[["iso3", "year", "syn"]].rename(columns={"syn": "syn_textbook"}),
-        on=["iso3", "year"])
-    result["syn_tii"] = trade_intensity(dyad["exports_to_china"].to_numpy(),
-                                        dyad["mineral_exports_world"].to_numpy(),
-                                        dyad["china_mineral_imports_world"].to_numpy(),
-                                        dyad["world_mineral_trade"].to_numpy())
-    return result
+    gold = [str(c) for c in spec["gold_hs6"]]
+    china = {iso3: {config.CHINA} for iso3 in config.ASEAN}
+    totals = constructs.regional_flow_totals(flows[flows["iso3"].isin(config.ASEAN)], china,
+                                             exclude_hs6=gold)
+    totals = _complete_years(totals, config.YEARS)
+    syn = constructs.synergy_from_totals(totals, float(spec["synergy"]["min_flow_kusd"]))
+    out = dyad.merge(syn[["iso3", "year", "syn", "u_out", "u_in", "syn_flag"]],
+                     on=["iso3", "year"], how="left")
+    out["syn_tii"] = trade_intensity(dyad["exports_to_china"].to_numpy(),
+                                     dyad["mineral_exports_world"].to_numpy(),
+                                     dyad["china_mineral_imports_world"].to_numpy(),
+                                     dyad["world_mineral_trade"].to_numpy())
+    return out
 
 
-def chain_synergy(chain: pd.DataFrame, method: str, epsilon: float, alpha: float = 0.5
-                  ) -> pd.DataFrame:
-    """SYN per mineral chain: the four-flow U1/U2 and coupling coordination, chain by chain.
-
-    Flows a chain never has (for example no recycling code) are dropped from that chain's
-    subsystems rather than entering as constant zeros.
-    """
-    parts = []
-    for name, rows in chain.groupby("chain"):
-        ind = subsystem_indicators(rows)
-        ind = ind[ind["year"].isin(config.YEARS)].reset_index(drop=True)
-        syn, _ = coupling_synergy(ind, method, epsilon, True, alpha)
-        parts.append(syn.assign(chain=name))
-    return pd.concat(parts, ignore_index=True)[["iso3", "chain", "year", "u1", "u2", "syn"]]
+def chain_synergy(flows: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """SYN per mineral chain (main definition chain by chain, USD 1 m materiality per flow)."""
+    gold = [str(c) for c in spec["gold_hs6"]]
+    totals = constructs.regional_flow_totals(flows, region_partners(), exclude_hs6=gold,
+                                             by=["chain"])
+    totals = _complete_years(totals, config.YEARS)
+    syn = constructs.synergy_from_totals(totals, float(spec["synergy"]["min_flow_kusd"]))
+    return syn[["iso3", "chain", "year", "u_out", "u_in", "syn", "syn_flag"]]
 
 
 # --------------------------------------------------------------------------- outputs
 def rank_correlations(indices: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Spearman rank correlation of each index across weighting methods (pairwise complete)."""
+    """Spearman rank correlation of each composite across weighting methods (pairwise)."""
     rows = []
-    for name in ("syn", "rn", "ti"):
+    for name in ("rn", "ti"):
         columns = {m: name if m == spec["main_method"] else f"{name}_{m}" for m in spec["methods"]}
         frame = indices[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
         corr = frame.corr(method="spearman")
@@ -488,13 +777,31 @@ def rank_correlations(indices: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 def weights_table(record: dict, spec: dict) -> pd.DataFrame:
     labels = {**{k: v["label"] for k, v in spec["rn"]["indicators"].items()},
-              **{k: v["label"] for k, v in spec["ti"]["indicators"].items()}}
+              **{k: v["label"] for k, v in spec["ti"]["indicators"].items()},
+              **{k: v["label"] for k, v in spec["ti"].get("variant_indicators", {}).items()}}
     rows = []
     for composite, entry in record["composites"].items():
         for indicator, weight in entry["weights"].items():
             rows.append({"composite": composite, "method": entry["method"],
-                         "indicator": indicator, "description": labels.get(indicator, ""),
+                         "indicator": indicator,
+                         "description": labels.get(indicator.removesuffix("_observed"), ""),
                          "weight": round(float(weight), 4)})
+    return pd.DataFrame(rows)
+
+
+def gpr_weights_table(weights: pd.DataFrame, min_weight: float = 0.05) -> pd.DataFrame:
+    """Each country's base value, thin flag, coverage and partners above ``min_weight``."""
+    rows = []
+    for iso3, w in weights.groupby("iso3"):
+        top = w[w["weight"] >= min_weight].sort_values("weight", ascending=False)
+        rows.append({"iso3": iso3,
+                     "base 1995-97, USD m (GPRC partners, gold excl.)":
+                         round(float(w["country_base"].iloc[0]) / 1000, 2),
+                     "thin base (shrunk)": "yes" if w["thin"].iloc[0] else "no",
+                     "extra-regional weight": round(float(
+                         w.loc[~w["partner_iso3"].isin(config.COUNTRIES), "weight"].sum()), 3),
+                     "partners with weight >= 5%": ", ".join(
+                         f"{r.partner_iso3} {r.weight:.2f}" for r in top.itertuples())})
     return pd.DataFrame(rows)
 
 
@@ -519,27 +826,30 @@ def plot_index(indices: pd.DataFrame, column: str, title: str, out_dir: Path) ->
 
 def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
         figures: Path = config.FIGURES, spec_path: Path = config.SPECS / "indices.yaml",
-        events_path: Path = config.DATA_RAW / "rn_policy_events.csv") -> pd.DataFrame:
+        events_path: Path = config.DATA_RAW / "rn_policy_events.csv",
+        measures_path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFrame:
     say = lambda message: print(f"[indices] {message}", flush=True)
     spec = load_spec(spec_path)
     panel = read_parquet(processed / "panel_clean.parquet")
     chain = read_parquet(processed / "trade_chain.parquet")
     bilateral = read_parquet(processed / "trade_bilateral.parquet")
     hs6 = read_parquet(processed / "trade_hs6.parquet")
+    flows = read_parquet(processed / "trade_flows.parquet")
     gprc = read_parquet(processed / "gprc_partners.parquet")
     dyad = read_parquet(processed / "dyad_panel.parquet")
     events = read_events(events_path)
-    say("building SYN, GPR, RN and TI with every weighting method")
-    indices, record = build_indices(panel, chain, bilateral, hs6, gprc, events, spec)
+    measures = read_measures(measures_path)
+    say("building SYN, GPR, RN and TI and their variants")
+    indices, record, gpr_weights = build_indices(panel, chain, bilateral, hs6, flows, gprc,
+                                                 events, measures, spec)
     validate(indices, INDICES_SCHEMA, processed / "indices.parquet")
     write_parquet(indices, processed / "indices.parquet")
+    write_parquet(gpr_weights, processed / "gpr_weights.parquet")
     final = panel.merge(indices, on=["iso3", "year"], how="left", validate="one_to_one")
     write_parquet(final, processed / "panel.parquet")
     say("dyad and chain panels")
-    dyad_out = dyad_synergy(dyad, spec["main_method"], spec["epsilon"], spec["synergy"]["alpha"])
-    write_parquet(dyad_out, processed / "dyad_indices.parquet")
-    chain_syn = chain_synergy(chain, spec["main_method"], spec["epsilon"],
-                              spec["synergy"]["alpha"])
+    write_parquet(dyad_synergy(flows, dyad, spec), processed / "dyad_indices.parquet")
+    chain_syn = chain_synergy(flows, spec)
     country_vars = indices[["iso3", "year", "gpr", "gpr_own", "gpr_ss", "rn", "ti"]]
     chain_panel = chain_syn.merge(country_vars, on=["iso3", "year"], how="left").merge(
         panel[["iso3", "year", "log_gdppc_ppp", "trade_openness", "fdi_gdp", "urban_share",
@@ -549,15 +859,21 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
                                                                    sort_keys=True) + "\n")
     say("tables and figures")
     frame_table(weights_table(record, spec), tables / "index_weights",
-                "Index weights by composite and method")
+                "Index weights by composite and method (reference rows: the estimation window)")
+    frame_table(gpr_weights_table(gpr_weights), tables / "gpr_weights",
+                "GPR exposure weights: pooled 1995-1997 chain trade with GPRC partners (gold "
+                "excluded); thin bases shrunk towards the pooled ASEAN composition")
     frame_table(rank_correlations(indices, spec), tables / "index_rank_correlations",
-                "Spearman rank correlation of each index across weighting methods")
+                "Spearman rank correlation of RN and TI across weighting methods")
     missing = missing_shares(indices)
     frame_table(missing, tables / "index_missing", "Share of missing country-years per index")
-    titles = {"syn": "SYN: coupling coordination with the region (corrected C, entropy)",
-              "gpr": "GPR: exposure-weighted geopolitical risk (GPRX)",
-              "rn": "RN: resource nationalism composite (entropy)",
-              "ti": "TI: technological innovation composite (entropy)"}
+    titles = {"syn": "SYN: coupling coordination of the regional shares of chain exports and "
+                     "imports (textbook D, gold excluded)",
+              "gpr": "GPR: extra-regional exposure, fixed 1995-97 weights, partner GPRC / "
+                     "1985-95 mean",
+              "rn": "RN: resource-nationalism composite (measures in force, rents, ores share)",
+              "rn_events": "RN events: intensity of strategic-mineral measures in force",
+              "ti": "TI: technological-innovation composite (fixed indicator set, entropy)"}
     for column, title in titles.items():
         plot_index(indices, column, title, figures)
     say(f"indices {indices.shape}; missing shares: "
@@ -565,9 +881,8 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     return indices
 
 
-def missing_shares(indices: pd.DataFrame, names: tuple[str, ...] = ("syn", "gpr", "gpr_own",
-                                                                    "gpr_ss", "rn", "ti")
-                   ) -> pd.DataFrame:
+def missing_shares(indices: pd.DataFrame, names: tuple[str, ...] = (
+        "syn", "gpr", "gpr_own", "gpr_ss", "rn", "rn_events", "ti")) -> pd.DataFrame:
     rows = []
     for name in names:
         observed = indices[name].notna()
@@ -581,7 +896,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.indices",
         description="Build SYN, GPR, RN and TI (and all variants) from data/processed; "
-        "choices come from specs/indices.yaml.")
+        "choices come from specs/indices.yaml, the coded measures from data/raw/rn_measures.csv.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "indices.yaml")
     args = parser.parse_args(argv)
     try:

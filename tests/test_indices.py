@@ -1,4 +1,6 @@
-"""Index construction: GPRX, shift-share, RN event stock, subsystem indicators, composites."""
+"""The first build's definitions, kept as robustness variants: GPRX with time-varying shares,
+shift-share, the decaying RN event stock and the renormalising composite (the revised
+constructs are tested in tests/test_constructs.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ def test_gprx_is_the_lagged_share_weighted_mean():
     # shares over GPRC partners, renormalised: 40/100 and 60/100; own GPRC (9.0) never enters
     assert out.loc[("IDN", 2010), "gprx"] == pytest.approx(0.4 * 2.0 + 0.6 * 0.5, abs=1e-15)
     assert out.loc[("IDN", 2010), "gprx_coverage"] == pytest.approx(100 / 200)
+    # the materiality rule of the time-varying variant: 100 thousand USD < 150 -> missing
+    thin = indices.exposure_weighted_gpr(bilateral, gprc, lag=1, min_covered=150.0)
+    assert thin["gprx"].isna().all()
 
 
 def test_shift_share_uses_base_year_exposure_only():
@@ -69,42 +74,10 @@ def test_project_event_file_is_coded_by_the_documented_scale():
     events = indices.read_events(config.DATA_RAW / "rn_policy_events.csv")
     spec = indices.load_spec()["rn"]
     np.testing.assert_allclose(indices.event_intensity(events, spec["levels"],
-                                                       spec["partial_factor"]),
+                                                       spec["first_build"]["partial_factor"]),
                                events["intensity"])
     assert events["source"].str.len().min() > 3
     assert set(events["country"]) <= set(config.ASEAN)
-
-
-def test_subsystem_indicators_by_hand(monkeypatch):
-    """A (exports 6 to region, 4 elsewhere) and its two partners B, C."""
-    rows = []
-    def add(iso, stage, group, exp, imp):
-        rows.append({"iso3": iso, "chain": "nickel", "stage": stage, "partner_group": group,
-                     "year": 2000, "export_value": exp, "import_value": imp})
-    for iso in ("A", "B", "C"):
-        for stage in ("transformation", "recycling"):
-            for group in ("world", "region"):
-                add(iso, stage, group, 0.0, 0.0)
-    add("A", "supply", "world", 10.0, 2.0)
-    add("A", "supply", "region", 6.0, 1.0)
-    add("B", "supply", "world", 0.0, 8.0)
-    add("B", "supply", "region", 0.0, 5.0)
-    add("C", "supply", "world", 5.0, 12.0)
-    add("C", "supply", "region", 0.0, 1.0)
-    for iso, world, region in (("A", 2.0, 1.0), ("B", 8.0, 5.0), ("C", 12.0, 1.0)):
-        add(iso, "demand", "world", np.nan, world)
-        add(iso, "demand", "region", np.nan, region)
-    chain = pd.DataFrame(rows)
-    from analysis import clean
-
-    monkeypatch.setattr(clean, "partner_groups",
-                        lambda iso: {"world": None, "region": {"A", "B", "C"} - {iso}})
-    out = indices.subsystem_indicators(chain).set_index("iso3")
-    assert out.loc["A", "u1_supply"] == pytest.approx(6 / 10)
-    assert out.loc["A", "u2_supply"] == pytest.approx(6 / (8 + 12))   # partners' supply imports
-    assert out.loc["A", "u1_demand"] == pytest.approx(1 / 2)
-    assert out.loc["A", "u2_demand"] == pytest.approx(1 / (0 + 5))    # partners' exports
-    assert out.loc["A", "u1_recycling"] == 0.0                        # no flow: 0, not NaN
 
 
 def test_composite_with_missing_renormalises_weights():
