@@ -63,6 +63,11 @@ def estimation_frame(panel: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dic
     if missing:
         raise DataError(config.DATA_PROCESSED / spec["panel"], "variables missing", missing[0])
     frame = panel[[*fe, *variables]].dropna().copy()
+    # A country with a single complete year has no within variation: with country effects it is
+    # fitted exactly and adds nothing but a spurious cluster (pyfixest and fixest drop such
+    # singletons by default), so it leaves the sample.
+    counts = frame.groupby(fe[0])[fe[1]].transform("size")
+    frame = frame[counts >= 2].copy()
     for name in spec["centre"]:
         frame[f"{name}_raw"] = frame[name]
     frame, means = centre(frame, spec["centre"])

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from linearmodels.panel.utility import AbsorbingEffectError
 from tqdm import tqdm
 
 from analysis import config, inference
@@ -34,7 +35,8 @@ from analysis.tables import frame_table
 
 KNOWN_KEYS = {"id", "label", "group", "replace", "lag", "winsorize", "drop_years",
               "drop_countries", "keep_countries", "double_demean", "panel", "jackknife",
-              "permute", "iv"}
+              "permute", "iv", "model", "controls_add", "share_by_year", "country_trends"}
+EXTRA = "_x_"  # prefix of the extra regressors a check adds (controls_add, share_by_year, trends)
 
 
 def load_robustness_spec(path: Path = config.SPECS / "robustness.yaml") -> dict:
@@ -100,12 +102,30 @@ def prepare_variant(panel: pd.DataFrame, check: dict, model: dict, entity: str =
     if check.get("keep_countries"):
         frame = frame[frame["iso3"].isin(check["keep_countries"])]
     base = sorted({f for t in model["terms"] for f in t.split(":")})
-    needed = [model["dependent"], *base, *model["controls"]]
+    added = list(check.get("controls_add") or [])
+    share = [check["share_by_year"]] if check.get("share_by_year") else []
+    needed = list(dict.fromkeys([model["dependent"], *base, *model["controls"], *added, *share]))
     keys = list(dict.fromkeys([entity, "iso3", "year"]))
     frame = frame[[*keys, *needed]].dropna().copy()
+    counts = frame.groupby(entity)["year"].transform("size")
+    frame = frame[counts >= 2].copy()  # singletons: no within variation (as in models.py)
+    for column in added:
+        frame[f"{EXTRA}{column}"] = frame[column]
+    if share:
+        # incomplete-shares control (Borusyak, Hull & Jaravel 2022): share x year dummies
+        years = sorted(frame["year"].unique())
+        for year in years[1:]:
+            frame[f"{EXTRA}{share[0]}_{year}"] = frame[share[0]] * (frame["year"] == year)
+    if check.get("country_trends"):
+        # with year effects the trends of all units sum to a function of the year, so one
+        # unit (the first) is the reference
+        centre_year = frame["year"].mean()
+        for unit in sorted(frame[entity].unique())[1:]:
+            frame[f"{EXTRA}trend_{unit}"] = np.where(frame[entity] == unit,
+                                                     frame["year"] - centre_year, 0.0)
     for variable in check.get("winsorize") or []:
         frame[variable] = winsorize(frame[variable])
-    for variable in model["centre"]:
+    for variable in [v for v in model["centre"] if v in frame]:
         frame[variable] = frame[variable] - frame[variable].mean()
     interactions = [t for t in model["terms"] if ":" in t]
     if check.get("double_demean"):
@@ -121,6 +141,21 @@ def prepare_variant(panel: pd.DataFrame, check: dict, model: dict, entity: str =
 
 
 # --------------------------------------------------------------------------- checks
+def extra_regressors(frame: pd.DataFrame) -> list[str]:
+    """The columns a check added as extra regressors (prefix ``EXTRA``), in frame order."""
+    return [c for c in frame.columns if c.startswith(EXTRA)]
+
+
+def model_for(check: dict, model: dict, models_spec: dict) -> dict:
+    """The base model, or the model a check names with ``model:`` (e.g. M1 on its own sample)."""
+    if not check.get("model"):
+        return model
+    name = check["model"]
+    if name not in models_spec["models"]:
+        raise DataError(Path(check["id"]), f"unknown model {name!r}")
+    return {**model, "terms": models_spec["models"][name]}
+
+
 def check_kind(check: dict) -> str:
     """variant (enters the specification curve), jackknife, placebo or iv."""
     if check.get("jackknife"):
@@ -138,6 +173,10 @@ def _row(check: dict, result, terms: list[str], suffix: str = "", label: str | N
            "group": check.get("group", ""), "kind": check_kind(check), "n_obs": result.n_obs,
            "n_clusters": result.n_clusters, "within_r2": result.within_r2}
     for term in terms:
+        if term not in result.table.index:  # a check on a smaller model (e.g. M1)
+            row |= {f"b[{term}]": np.nan, f"se[{term}]": np.nan, f"p[{term}]": np.nan,
+                    f"p_wcr[{term}]": np.nan, f"bstd[{term}]": np.nan}
+            continue
         t = result.table.loc[term]
         row |= {f"b[{term}]": t["estimate"], f"se[{term}]": t["std_error"],
                 f"p[{term}]": t["p_value"], f"p_wcr[{term}]": t["p_wcr"]}
@@ -234,6 +273,7 @@ def run_check(check: dict, model: dict, processed: Path, terms: list[str], boots
     frame = prepare_variant(panel, check, model, entity)
     if frame.empty:
         raise DataError(Path(check["id"]), "the variant leaves no complete observations")
+    regressors += extra_regressors(frame)
     result = estimate(frame, check["id"], model["dependent"], regressors, (entity, "year"),
                       cluster, ["gpr", *terms], bootstrap)
     rows = [_row(check, result, ["gpr", *terms], frame=frame)]
@@ -271,26 +311,45 @@ def run_check(check: dict, model: dict, processed: Path, terms: list[str], boots
 
 
 def run_heterogeneity(spec: dict, model: dict, processed: Path, terms: list[str],
-                      bootstrap: dict) -> pd.DataFrame:
+                      bootstrap: dict, models_spec: dict | None = None) -> pd.DataFrame:
+    """Country groups (each may name its own ``model``) and, if asked, chain by chain.
+
+    A subsample that cannot identify the model (fewer than three clusters, or a regressor
+    absorbed by the fixed effects) gets a row saying so instead of stopping the stage.
+    """
     rows = []
     panel, entity, cluster = variant_panel(None, processed)
-    regressors = [*model["terms"], *model["controls"]]
     for group in spec["heterogeneity"]["groups"]:
         check = {"group": "Country group", **group}
-        frame = prepare_variant(panel, check, model, entity)
-        res = estimate(frame, group["id"], model["dependent"], regressors, (entity, "year"),
-                       cluster, ["gpr", *terms], bootstrap)
-        rows.append(_row(check, res, ["gpr", *terms], frame=frame))
+        group_model = model_for(check, model, models_spec) if models_spec else model
+        frame = prepare_variant(panel, check, group_model, entity)
+        rows.append(_estimable_row(check, frame, group_model, entity, cluster, terms, bootstrap))
     if spec["heterogeneity"].get("by_chain"):
         chain_panel, entity, cluster = variant_panel("chain", processed)
         for chain in sorted(chain_panel["chain"].unique()):
             check = {"id": f"chain_{chain}", "label": f"Chain: {chain}", "group": "Mineral chain"}
             frame = prepare_variant(chain_panel[chain_panel["chain"] == chain], check, model,
                                     entity)
-            res = estimate(frame, check["id"], model["dependent"], regressors,
-                           (entity, "year"), cluster, ["gpr", *terms], bootstrap)
-            rows.append(_row(check, res, ["gpr", *terms], frame=frame))
+            rows.append(_estimable_row(check, frame, model, entity, cluster, terms, bootstrap))
     return pd.DataFrame(rows)
+
+
+def _estimable_row(check: dict, frame: pd.DataFrame, model: dict, entity: str, cluster: str,
+                   terms: list[str], bootstrap: dict) -> dict:
+    regressors = [*model["terms"], *model["controls"], *extra_regressors(frame)]
+    n_clusters = frame[cluster].nunique() if not frame.empty else 0
+    try:
+        if n_clusters < 3:
+            raise ValueError(f"{n_clusters} cluster(s) with complete data")
+        result = estimate(frame, check["id"], model["dependent"], regressors, (entity, "year"),
+                          cluster, ["gpr", *terms], bootstrap)
+    except (ValueError, AbsorbingEffectError) as error:
+        print(f"[robustness] {check['id']}: not estimable ({str(error).splitlines()[0]})",
+              flush=True)
+        return {"check": check["id"], "label": f"{check['label']} (not estimable)",
+                "group": check.get("group", ""), "kind": "not estimable",
+                "n_obs": len(frame), "n_clusters": n_clusters, "within_r2": np.nan}
+    return _row(check, result, ["gpr", *terms], frame=frame)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -412,7 +471,8 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     rows = []
     for check in tqdm(spec["checks"], desc="[robustness] checks", unit="check",
                       file=sys.stdout, mininterval=0, ascii=True):
-        check_rows, _ = run_check(check, model, processed, terms, bootstrap, spec["ri_seed"])
+        check_rows, _ = run_check(check, model_for(check, model, models), processed, terms,
+                                  bootstrap, spec["ri_seed"])
         rows += check_rows
     table = pd.DataFrame(rows)
     tables, figures = outputs / "tables", outputs / "figures"
@@ -429,7 +489,7 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     plot_specification_curve(table[table["kind"] == "variant"], terms, figures)
     plot_leave_one_out(table, terms, figures)
     print("[robustness] heterogeneity: CLMV versus others, and by mineral chain", flush=True)
-    hetero = run_heterogeneity(spec, model, processed, terms, bootstrap)
+    hetero = run_heterogeneity(spec, model, processed, terms, bootstrap, models)
     frame_table(display_table(hetero, terms), tables / "heterogeneity",
                 "Heterogeneity: CLMV versus the other members, and by mineral chain")
     atomic_write_text(outputs / "heterogeneity.csv",
