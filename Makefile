@@ -15,11 +15,12 @@ export DATA_MIRROR
 RAW_STAMP := data/raw/.fetched
 CLEAN_OUT := data/processed/panel_clean.parquet
 INDICES_OUT := data/processed/indices.parquet
+DIAGNOSTICS_OUT := outputs/tables/construct_diagnostics.csv
 MODELS_OUT := outputs/estimates.csv
 ROBUST_OUT := outputs/robustness.csv
 REPORT_OUT := outputs/report.html
 
-.PHONY: all setup data panel indices models robustness report test bench lint clean help
+.PHONY: all setup data panel indices diagnostics models robustness report test bench lint clean help
 
 all: report ## set up, fetch, and run every stage through outputs/report.html
 
@@ -48,8 +49,13 @@ $(CLEAN_OUT): $(RAW_STAMP) analysis/clean.py analysis/parsers.py analysis/schema
 
 indices: $(INDICES_OUT) ## build SYN, GPR, RN, TI and their variants (specs/indices.yaml)
 
-$(INDICES_OUT): $(CLEAN_OUT) analysis/indices.py analysis/weighting.py analysis/synergy.py analysis/figures.py analysis/tables.py specs/indices.yaml data/raw/rn_policy_events.csv
+$(INDICES_OUT): $(CLEAN_OUT) analysis/indices.py analysis/constructs.py analysis/weighting.py analysis/synergy.py analysis/figures.py analysis/tables.py specs/indices.yaml data/raw/rn_policy_events.csv data/raw/rn_measures.csv
 	$(PY) -m analysis.indices
+
+diagnostics: $(DIAGNOSTICS_OUT) ## construct diagnostics (METHODS 3a) on the estimation sample
+
+$(DIAGNOSTICS_OUT): $(INDICES_OUT) analysis/diagnostics.py analysis/models.py specs/models.yaml
+	$(PY) -m analysis.diagnostics
 
 models: $(MODELS_OUT) ## estimate M1–M5 with few-cluster inference (specs/models.yaml)
 
@@ -63,7 +69,7 @@ $(ROBUST_OUT): $(MODELS_OUT) analysis/robustness.py analysis/figures.py specs/ro
 
 report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json
 
-$(REPORT_OUT): $(ROBUST_OUT) analysis/report.py
+$(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) analysis/report.py
 	$(PY) -m analysis.report
 
 test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)

@@ -124,6 +124,29 @@ nav a{margin-right:1em} code{background:#f4f4f4;padding:0 .2em}
 """
 
 
+def constructs_section(tables: Path, figures: Path) -> str:
+    """Construct diagnostics (METHODS.md 3a), shown before any result."""
+    intro = (
+        "<p class='note'>Read this before the results. Each index is checked on the two-way "
+        "demeaned estimation sample: which country carries its within variation (FLAG above "
+        "40%), whether it tracks the size of mineral trade or trade composition rather than its "
+        "concept, whether it changes definition inside the window (must be 0), and how it "
+        "relates to the first build's definition. Nothing here was tuned towards a "
+        "coefficient. SYN is the textbook coupling coordination of the regional shares of "
+        "chain exports and imports (gold excluded, USD 1 m materiality); GPR is the exposure "
+        "to extra-regional partners' geopolitical risk with weights fixed on 1995-1997 trade; "
+        "RN combines the strategic-mineral measures in force with resource rents and the "
+        "ores-and-metals export share; TI has a fixed set of five inputs (docs/indices.md).</p>")
+    return (intro + _html_table(tables / "construct_diagnostics.html")
+            + _html_table(tables / "construct_country_shares.html")
+            + _html_table(tables / "gpr_weights.html")
+            + _html_table(tables / "gpr_partner_decomposition.html")
+            + _html_table(tables / "syn_top_codes.html")
+            + "".join(_figure(figures / f"index_{n}.png", f"{n.upper()} by country")
+                      for n in ("syn", "gpr", "rn", "rn_events", "ti")
+                      if (figures / f"index_{n}.png").exists()))
+
+
 def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
     tables, figures = outputs / "tables", outputs / "figures"
     estimates = pd.read_csv(outputs / "estimates.csv")
@@ -137,6 +160,8 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
     weights = json.loads((processed / "index_weights.json").read_text())
     coverage = (tables / "data_coverage.md").read_text(encoding="utf-8")
     sections = [
+        ("constructs", "Constructs: what each index measures (read first)",
+         constructs_section(tables, figures)),
         ("findings", "Findings: H1–H4", _fmt(findings) + (
             "<p class='note'>CRV1 p: cluster-robust (by country) with t(G−1). WCR p: wild "
             "cluster restricted bootstrap-t, Webb weights. Shares: among the robustness variants "
@@ -161,8 +186,6 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
         ("indices", "Indices", _html_table(tables / "index_weights.html")
          + _html_table(tables / "index_rank_correlations.html")
          + _html_table(tables / "index_missing.html")
-         + "".join(_figure(figures / f"index_{n}.png", f"{n.upper()} by country")
-                   for n in ("syn", "gpr", "rn", "ti"))
          + f"<p class='note'>Epsilon {weights['epsilon']}, main method "
            f"{weights['main_method']}; full record in data/processed/index_weights.json.</p>"),
         ("data", "Data coverage and provenance",
