@@ -191,6 +191,14 @@ def build_diagnostics(panel: pd.DataFrame, sample: pd.DataFrame, weights: pd.Dat
             switches = definition_switches(window, index, inputs)
             add(index, "definition switches inside the window", switches,
                 f"{lo}-{hi}, all country-years", switches > 0)
+    # GPR: fixed weights, so its definition can only change if a weighted partner's GPRC is
+    # missing in some year (exposure_index then leaves the year missing): count such years
+    g_all = constructs.standardise_gprc(gprc, tuple(spec["gpr"]["gprc_base_years"]), "ratio")
+    weighted = set(weights.loc[weights["weight"] > 0, "partner_iso3"])
+    present = g_all[g_all["year"].between(lo, hi)].groupby("year")["partner_iso3"].apply(set)
+    gaps = int(sum(not weighted <= partners for partners in present))
+    add("gpr", "definition switches inside the window", gaps,
+        "fixed 1995-97 weights; years with a weighted partner's GPRC missing", gaps > 0)
     for old, inputs in FIRST_BUILD_INPUTS.items():
         add(old.split("_")[0], "definition switches, first build (for comparison)",
             definition_switches(window, old, inputs), old)
