@@ -22,6 +22,21 @@ def test_gprx_is_the_lagged_share_weighted_mean():
     assert out.loc[("IDN", 2010), "gprx_coverage"] == pytest.approx(100 / 200)
 
 
+def test_gprx_leaves_out_a_self_partner_row():
+    """A row with partner = the country itself (e.g. re-imports) never enters GPRX: k != i.
+
+    MYS trades 20 with THA (GPRC 1.0) and 80 with itself (own GPRC 5.0): GPRX = 1.0, not
+    (20 * 1.0 + 80 * 5.0) / 100 = 4.2.
+    """
+    bilateral = pd.DataFrame({
+        "iso3": ["MYS", "MYS"], "partner_iso3": ["THA", "MYS"], "year": [2004, 2004],
+        "export_value": [15.0, 50.0], "import_value": [5.0, 30.0]})
+    gprc = pd.DataFrame({"partner_iso3": ["THA", "MYS"], "year": [2005, 2005],
+                         "gprc": [1.0, 5.0]})
+    out = indices.exposure_weighted_gpr(bilateral, gprc, lag=1).set_index(["iso3", "year"])
+    assert out.loc[("MYS", 2005), "gprx"] == pytest.approx(1.0, abs=1e-15)
+
+
 def test_shift_share_uses_base_year_exposure_only():
     bilateral = pd.DataFrame({
         "iso3": ["MYS"] * 4, "partner_iso3": ["USA", "JPN", "USA", "JPN"],
