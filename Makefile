@@ -20,7 +20,7 @@ MODELS_OUT := outputs/estimates.csv
 ROBUST_OUT := outputs/robustness.csv
 REPORT_OUT := outputs/report.html
 
-.PHONY: all setup data panel indices diagnostics models robustness report test bench lint clean help
+.PHONY: all setup data panel indices diagnostics models robustness report test mutate bench lint clean help
 
 all: report ## set up, fetch, and run every stage through outputs/report.html
 
@@ -75,11 +75,14 @@ $(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) analysis/report.py
 test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)
 	$(PY) -m pytest -q
 
+mutate: $(STAMP) ## mutation testing: each mutant in tools/mutants.yaml alone, caught or survived
+	$(PY) tools/mutate.py
+
 bench: $(STAMP) ## time each stage, compare with pyfixest, Monte Carlo size of the tests
 	$(PY) -m analysis.bench
 
 lint: $(STAMP) ## ruff
-	$(VENV)/bin/ruff check analysis tests
+	$(VENV)/bin/ruff check analysis tests tools
 
 clean: ## remove data/processed and outputs (never data/raw)
 	rm -rf data/processed outputs

@@ -37,7 +37,7 @@ from analysis.synergy import (
     trade_intensity,
 )
 from analysis.tables import frame_table
-from analysis.weighting import METHODS, minmax_normalise
+from analysis.weighting import METHODS, minmax_normalise, topsis_closeness
 
 PRODUCT_STAGES = ("supply", "transformation", "recycling")
 FLOWS = (*PRODUCT_STAGES, "demand")
@@ -79,12 +79,7 @@ def composite_with_missing(data: pd.DataFrame, directions: Mapping[str, int], me
     available = normalised.notna()
     weight_share = available.mul(weights, axis=1).sum(axis=1) / weights.sum()
     if method == "entropy_topsis":
-        weighted = normalised.mul(weights, axis=1)
-        best = weighted.max()
-        worst = weighted.min()
-        d_best = np.sqrt(((weighted - best) ** 2).sum(axis=1, min_count=1))
-        d_worst = np.sqrt(((weighted - worst) ** 2).sum(axis=1, min_count=1))
-        scores = d_worst / (d_best + d_worst)
+        scores = topsis_closeness(normalised.mul(weights, axis=1))
     else:
         scores = (normalised.mul(weights, axis=1).sum(axis=1, min_count=1)
                   / available.mul(weights, axis=1).sum(axis=1))

@@ -53,6 +53,7 @@ __all__ = [
     "equal_weights",
     "minmax_normalise",
     "pca_first_component",
+    "topsis_closeness",
 ]
 
 # Relative tolerance for "two leading eigenvalues are equal" and "a loading is zero" in PCA.
@@ -220,12 +221,50 @@ def entropy_topsis(data: pd.DataFrame, directions: Mapping[str, int],
     """
     normalised = _normalised_array(data, directions, epsilon)
     weights = _entropy_weights(normalised)
-    weighted = normalised * weights
-    d_best = np.sqrt(((weighted - weighted.max(axis=0)) ** 2).sum(axis=1))
-    d_worst = np.sqrt(((weighted - weighted.min(axis=0)) ** 2).sum(axis=1))
     # D+ + D- > 0 for every row: no column is constant, so the ideal and anti-ideal differ.
-    scores = d_worst / (d_best + d_worst)
+    scores = topsis_closeness(normalised * weights)
     return _result(data, scores, weights, "entropy_topsis", epsilon)
+
+
+def topsis_closeness(weighted: np.ndarray | pd.DataFrame) -> np.ndarray | pd.Series:
+    """TOPSIS relative closeness C_i = D-_i / (D+_i + D-_i) of each row of a weighted matrix.
+
+    ``weighted`` holds V_ij = w_j x'_ij (rows = alternatives, columns = indicators oriented so
+    that larger is better); missing cells (NaN) are allowed. With O_i the indicators observed
+    in row i:
+
+        V+_j = max_i V_ij,  V-_j = min_i V_ij  (over the rows where j is observed);
+        D+_i = sqrt(sum_{j in O_i} (V_ij - V+_j)^2),  D-_i = sqrt(sum_{j in O_i} (V_ij - V-_j)^2);
+        C_i = D-_i / (D+_i + D-_i), in [0, 1] (1 at the ideal, 0 at the anti-ideal).
+
+    A missing indicator is left out of both distances (not counted as 0). C_i is NaN where row
+    i has no observed indicator, or where D+_i + D-_i = 0 (every observed indicator of the row
+    is constant across rows).
+
+    Source: Hwang & Yoon (1981), Multiple Attribute Decision Making: Methods and Applications,
+    Springer, section on TOPSIS; distances over the observed indicators as in
+    ``analysis.indices.composite_with_missing``.
+
+    Returns:
+        A float array of length n, or a Series indexed like ``weighted`` if it is a DataFrame.
+    """
+    index = weighted.index if isinstance(weighted, pd.DataFrame) else None
+    values = np.asarray(weighted, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"weighted must be a 2-D matrix (rows x indicators), not "
+                         f"{values.ndim}-D")
+    if np.isinf(values).any():
+        raise ValueError("weighted has infinite values")
+    observed = ~np.isnan(values)
+    best = np.where(observed, values, -np.inf).max(axis=0)
+    worst = np.where(observed, values, np.inf).min(axis=0)
+    d_best = np.sqrt(np.where(observed, (values - best) ** 2, 0.0).sum(axis=1))
+    d_worst = np.sqrt(np.where(observed, (values - worst) ** 2, 0.0).sum(axis=1))
+    total = d_best + d_worst
+    usable = observed.any(axis=1) & (total > 0)
+    closeness = np.full(values.shape[0], np.nan)
+    closeness[usable] = d_worst[usable] / total[usable]
+    return closeness if index is None else pd.Series(closeness, index=index, dtype=float)
 
 
 def pca_first_component(data: pd.DataFrame, directions: Mapping[str, int],

@@ -35,6 +35,17 @@ def test_fill_uses_year_spacing_like_wgi_gaps():
     assert out["wgi_ge_filled"].sum() == 3
 
 
+def test_fill_is_linear_in_the_year_when_rows_are_unequally_spaced():
+    """Rows 2000, 2001, 2004 (no rows for 2002-2003): the 2001 value lies 1/4 of the way from
+    0 (2000) to 8 (2004), i.e. 2.0 -- not 4.0, the midpoint by row position."""
+    frame = pd.DataFrame({"iso3": "A", "year": [2000, 2001, 2004, 2005, 2007],
+                          "x": [0.0, np.nan, 8.0, np.nan, 14.0]})
+    out = clean.fill_interior_gaps(frame, ["x"])
+    # 2005 lies 1/3 of the way from 8 (2004) to 14 (2007): 10.0 (by position: 11.0)
+    assert out["x"].tolist() == pytest.approx([0.0, 2.0, 8.0, 10.0, 14.0], abs=1e-12)
+    assert out["x_filled"].tolist() == [False, True, False, True, False]
+
+
 def test_fill_never_crosses_countries():
     frame = pd.DataFrame({"iso3": ["A", "A", "B", "B"], "year": [2000, 2001, 2000, 2001],
                           "x": [1.0, np.nan, np.nan, 5.0]})

@@ -27,6 +27,21 @@ def test_gprx_is_the_lagged_share_weighted_mean():
     assert thin["gprx"].isna().all()
 
 
+def test_gprx_leaves_out_a_self_partner_row():
+    """A row with partner = the country itself (e.g. re-imports) never enters GPRX: k != i.
+
+    MYS trades 20 with THA (GPRC 1.0) and 80 with itself (own GPRC 5.0): GPRX = 1.0, not
+    (20 * 1.0 + 80 * 5.0) / 100 = 4.2.
+    """
+    bilateral = pd.DataFrame({
+        "iso3": ["MYS", "MYS"], "partner_iso3": ["THA", "MYS"], "year": [2004, 2004],
+        "export_value": [15.0, 50.0], "import_value": [5.0, 30.0]})
+    gprc = pd.DataFrame({"partner_iso3": ["THA", "MYS"], "year": [2005, 2005],
+                         "gprc": [1.0, 5.0]})
+    out = indices.exposure_weighted_gpr(bilateral, gprc, lag=1).set_index(["iso3", "year"])
+    assert out.loc[("MYS", 2005), "gprx"] == pytest.approx(1.0, abs=1e-15)
+
+
 def test_shift_share_uses_base_year_exposure_only():
     bilateral = pd.DataFrame({
         "iso3": ["MYS"] * 4, "partner_iso3": ["USA", "JPN", "USA", "JPN"],
@@ -92,3 +107,36 @@ def test_composite_with_missing_renormalises_weights():
     strict, _, _ = indices.composite_with_missing(
         data, {"a": 1, "b": 1, "c": 1}, "equal", 0.0, min_weight_share=0.5)
     assert np.isnan(strict.iloc[5])
+
+
+def test_composite_with_missing_topsis_closeness_by_hand():
+    """Entropy-TOPSIS with missing indicators: closeness D-/(D+ + D-) over the observed ones.
+
+    Rows P..T are complete (the 5 x 3 example of tests/test_weighting.py, so the entropy
+    weights are w = [0.36422, 0.33802, 0.29776]); F misses y1, G misses y2, H has only y2.
+    Every observed value lies inside the complete rows' range, so x' is unchanged and the ideal
+    and anti-ideal are V+_j = w_j (1 + eps), V-_j = w_j eps. By hand (scratch script in plain
+    Python, math.sqrt), over the observed indicators only:
+
+    - F: y2' = 1 + eps, y3' = 15/30 + eps: D+ = 0.148881, D- = 0.369353, C = 0.712715
+      (the inverted D+/(D+ + D-) would be 0.287285; counting the missing y1 as 0, 0.484168);
+    - G: y1' = 3/10 + eps, y3' = eps: D+ = 0.392000, D- = 0.109266, C = 0.217980;
+    - H: only y2 observed, weight share 0.338 < 0.5: no score.
+    """
+    data = pd.DataFrame({
+        "y1": [2.0, 4.0, 7.0, 10.0, 12.0, np.nan, 5.0, np.nan],
+        "y2": [5.0, 9.0, 6.0, 1.0, 3.0, 9.0, np.nan, 5.0],
+        "y3": [30.0, 10.0, 20.0, 40.0, 15.0, 25.0, 40.0, np.nan],
+    }, index=list("PQRSTFGH"))
+    scores, weights, n = indices.composite_with_missing(
+        data, {"y1": 1, "y2": 1, "y3": -1}, "entropy_topsis", 1e-4, min_weight_share=0.5)
+    assert n == 5
+    np.testing.assert_allclose(weights.to_numpy(),
+                               [0.36422019194139665, 0.3380178449960075, 0.29776196306259584],
+                               rtol=1e-8, atol=0)
+    expected = [0.30438735585369164, 0.6102994239890126, 0.5847916479728701,
+                0.38970057601098745, 0.6346519936076861,  # complete rows: plain TOPSIS
+                0.712714723683845, 0.21798027673101636]   # F, G: observed indicators only
+    np.testing.assert_allclose(scores.to_numpy()[:7], expected, rtol=1e-8, atol=0)
+    assert np.isnan(scores["H"])
+    assert scores.index.equals(data.index)

@@ -342,3 +342,44 @@ def test_unrestricted_draws_moments_under_enumeration(partialled) -> None:
     c = G / (G - 1) * (n - 1) / (n - k)
     sandwich = crv1_vcov(X, y - X @ beta, codes) / c
     np.testing.assert_allclose(np.cov(draws.T, ddof=0), sandwich, rtol=1e-9, atol=1e-14)
+
+
+# ------------------------------------------------------------------------------------------
+# wild-bootstrap weight distributions: values and moments
+# ------------------------------------------------------------------------------------------
+def test_webb_points_values_and_exact_moments() -> None:
+    """Webb (2023): +-sqrt(1/2), +-1, +-sqrt(3/2), each 1/6; E v = 0, E v^2 = 1, E v^4 = 7/6.
+
+    The six values are written out (sqrt(1/2) = 0.7071067811865476, sqrt(3/2) =
+    1.224744871391589), in wildboottest's order. Exact moments over the six equally likely
+    points: E v^2 = 2 (1/2 + 1 + 3/2) / 6 = 1, E v^4 = 2 (1/4 + 1 + 9/4) / 6 = 7/6.
+    """
+    expected = [-1.224744871391589, -1.0, -0.7071067811865476,
+                0.7071067811865476, 1.0, 1.224744871391589]
+    np.testing.assert_allclose(WEBB_POINTS, expected, rtol=1e-15, atol=0)
+    assert WEBB_POINTS.mean() == pytest.approx(0.0, abs=1e-15)
+    assert np.mean(WEBB_POINTS**2) == pytest.approx(1.0, rel=1e-14)
+    assert np.mean(WEBB_POINTS**3) == pytest.approx(0.0, abs=1e-15)
+    assert np.mean(WEBB_POINTS**4) == pytest.approx(7 / 6, rel=1e-14)
+
+
+@pytest.mark.parametrize(("weights", "fourth"), [("webb", 7 / 6), ("rademacher", 1.0)])
+def test_drawn_wild_weights_have_the_right_moments(weights: str, fourth: float) -> None:
+    """A large random draw (11 x 100,000, no enumeration) matches E v = 0, E v^2 = 1, E v^4 within Monte Carlo error.
+
+    Standard errors of the sample means (n = 1.1e6 draws): Var v = 1; Var v^2 = E v^4 - 1
+    (1/6 for Webb); Var v^4 = E v^8 - (E v^4)^2 with E v^8 = 2 (1/16 + 1 + 81/16) / 6 = 49/24
+    for Webb. Tolerance 5 standard errors. Each Webb point has frequency 1/6 (sd 3.6e-4).
+    """
+    v, enumerated = draw_wild_weights(11, 100_000, weights, seed=20240601, full_enumeration=False)
+    assert not enumerated and v.shape == (11, 100_000)
+    n = v.size
+    var_v2 = fourth - 1.0
+    var_v4 = (49 / 24 - (7 / 6) ** 2) if weights == "webb" else 0.0
+    assert abs(v.mean()) < 5 * np.sqrt(1.0 / n)
+    assert abs(np.mean(v**2) - 1.0) < 5 * np.sqrt(var_v2 / n) + 1e-12
+    assert abs(np.mean(v**4) - fourth) < 5 * np.sqrt(var_v4 / n) + 1e-12
+    if weights == "webb":
+        values, counts = np.unique(v, return_counts=True)
+        np.testing.assert_array_equal(values, WEBB_POINTS)
+        np.testing.assert_allclose(counts / n, 1 / 6, atol=5 * np.sqrt((1 / 6) * (5 / 6) / n))

@@ -129,3 +129,53 @@ def test_estimates_csv_is_byte_stable(fitted, tmp_path):
     assert a == b
     header = a.decode().splitlines()[0].split(",")
     assert header == models.ESTIMATES_COLUMNS
+
+
+def test_crv3_p_values_use_t_with_g_minus_1_degrees_of_freedom():
+    """p_crv3 = 2 t_{G-1}.sf(|b / se_crv3|), from the result's own se_crv3 (any CRV3 scaling).
+
+    7 clusters and N = 140: t(G-1) = t(6) and t(N-k) = t(136) give materially different
+    p-values for the moderate t-statistic of ``weak`` (about 3.2: 0.020 against 0.002).
+    """
+    from scipy import stats
+
+    panel = simulated_panel(n_years=20, seed=28, countries=COUNTRIES[:7])
+    panel["weak"] = np.random.default_rng(28).normal(size=len(panel))
+    panel["syn"] = panel["syn"] + 0.08 * panel["weak"]
+    regressors = ["gpr", "weak", "x1", "x2"]
+    result = estimate(panel, "P", "syn", regressors)
+    table = result.table
+    assert (result.n_clusters, result.n_obs) == (7, 140)
+    t_crv3 = (table["estimate"] / table["se_crv3"]).to_numpy()
+    expected = 2 * stats.t(result.n_clusters - 1).sf(np.abs(t_crv3))
+    np.testing.assert_allclose(table["p_crv3"].to_numpy(), expected, rtol=1e-10, atol=1e-300)
+    # the example can tell the two distributions apart
+    wrong = 2 * stats.t(result.n_obs - len(regressors)).sf(np.abs(t_crv3))
+    assert np.max(np.abs(expected - wrong)) > 0.01
+
+
+def test_centring_is_on_the_estimation_sample_with_missing_values():
+    """With missing values in some rows, gpr, rn and ti are centred on the complete rows.
+
+    Rows with a missing control (x1) or a missing moderator (rn) leave the sample; the centred
+    variables must then have mean exactly zero on the returned frame (not on the full panel),
+    and the recorded means are the complete-row means of the raw variables.
+    """
+    panel = simulated_panel(seed=13)
+    rng = np.random.default_rng(13)
+    rows = rng.choice(len(panel), size=60, replace=False)
+    panel.loc[rows[:20], "x1"] = np.nan     # gpr, rn, ti observed: only the control is missing
+    panel.loc[rows[20:40], "rn"] = np.nan
+    panel.loc[rows[40:], "gpr"] = np.nan
+    panel.loc[rows[:20], "gpr"] += 5.0      # shift the rows that leave the sample
+    frame, means = models.estimation_frame(panel, SPEC)
+    complete = panel.dropna(subset=models.model_variables(SPEC))
+    assert len(frame) == len(panel) - 60 == len(complete)
+    for name in ("gpr", "rn", "ti"):
+        assert frame[name].mean() == pytest.approx(0.0, abs=1e-12), name
+        assert means[name] == pytest.approx(complete[name].mean(), rel=1e-12, abs=1e-12), name
+        np.testing.assert_allclose(np.sort(frame[f"{name}_raw"].to_numpy()),
+                                   np.sort(complete[name].to_numpy()), rtol=0, atol=0)
+    # the full-panel mean of gpr is far from the sample mean, so full-panel centring would show
+    assert abs(panel["gpr"].mean() - means["gpr"]) > 0.1
+    np.testing.assert_allclose(frame["gpr:rn"], frame["gpr"] * frame["rn"], rtol=1e-15)

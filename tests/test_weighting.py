@@ -211,3 +211,63 @@ def test_single_indicator_gets_weight_one():
         assert result.weights.tolist() == pytest.approx([1.0], abs=1e-15)
     scores = weighting.equal_weights(data, {"x3": -1}).scores
     np.testing.assert_allclose(scores, [0.0001, 1.0001, 0.8001], rtol=RTOL, atol=0)
+
+
+# --------------------------------------------------------------------------- non-square (n != m)
+# 5 rows x 3 indicators, so that ln n (rows, correct) and ln m (indicators, wrong) differ:
+#
+#     row  y1 (+)  y2 (+)  y3 (-)
+#     P      2       5      30
+#     Q      4       9      10
+#     R      7       6      20
+#     S     10       1      40
+#     T     12       3      15
+#
+# By hand (epsilon = 1e-4): y1' = [0, .2, .5, .8, 1] + eps, y2' = [.5, 1, .625, 0, .25] + eps,
+# y3' = (40 - y3)/30 = [1/3, 1, 2/3, 0, 5/6] + eps. Weights and scores computed in a scratch
+# script in plain Python (fractions for x', math.log, math.sqrt), independently of numpy and
+# analysis.weighting. Normalising the entropy by ln m = ln 3 instead of ln n = ln 5 would give
+# weights [0.27981, 0.32522, 0.39497] -- far from the ones below.
+WIDE = pd.DataFrame({"y1": [2.0, 4.0, 7.0, 10.0, 12.0], "y2": [5.0, 9.0, 6.0, 1.0, 3.0],
+                     "y3": [30.0, 10.0, 20.0, 40.0, 15.0]},
+                    index=pd.Index(list("PQRST"), name="unit"))
+WIDE_DIRECTIONS = {"y1": 1, "y2": 1, "y3": -1}
+WIDE_ENTROPY_WEIGHTS = [0.36422019194139665, 0.3380178449960075, 0.29776196306259584]
+WIDE_ENTROPY_SCORES = [0.2683629101855357, 0.7087238464468826, 0.5919792244682669,
+                       0.29147615355311735, 0.6969596224092284]
+WIDE_TOPSIS_SCORES = [0.30438735585369164, 0.6102994239890126, 0.5847916479728701,
+                      0.38970057601098745, 0.6346519936076861]
+
+
+def test_entropy_weights_normalise_by_ln_of_the_number_of_rows():
+    result = weighting.entropy_weight(WIDE, WIDE_DIRECTIONS)
+    assert WIDE.shape == (5, 3)  # n != m: ln n and ln m differ
+    np.testing.assert_allclose(result.weights.to_numpy(), WIDE_ENTROPY_WEIGHTS, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(result.scores.to_numpy(), WIDE_ENTROPY_SCORES, rtol=RTOL, atol=0)
+
+
+def test_entropy_topsis_on_a_non_square_matrix():
+    result = weighting.entropy_topsis(WIDE, WIDE_DIRECTIONS)
+    np.testing.assert_allclose(result.weights.to_numpy(), WIDE_ENTROPY_WEIGHTS, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(result.scores.to_numpy(), WIDE_TOPSIS_SCORES, rtol=RTOL, atol=0)
+
+
+def test_topsis_closeness_by_hand_with_missing_cells():
+    """V = [[1, 4], [3, NaN], [2, 0], [NaN, NaN]]: V+ = (3, 4), V- = (1, 0) over observed cells.
+
+    Row 0: D+ = sqrt(2^2 + 0) = 2, D- = sqrt(0 + 4^2) = 4, C = 4/6. Row 1 (second indicator
+    missing, left out, not taken as 0): D+ = 0, D- = 2, C = 1. Row 2: D+ = sqrt(1 + 16),
+    D- = 1, C = 1/(1 + sqrt 17). Row 3: nothing observed, C = NaN.
+    """
+    weighted = pd.DataFrame({"a": [1.0, 3.0, 2.0, np.nan], "b": [4.0, np.nan, 0.0, np.nan]},
+                            index=list("wxyz"))
+    closeness = weighting.topsis_closeness(weighted)
+    assert closeness.index.tolist() == list("wxyz")
+    np.testing.assert_allclose(closeness.to_numpy()[:3], [4 / 6, 1.0, 1 / (1 + np.sqrt(17))],
+                               rtol=1e-14, atol=0)
+    assert np.isnan(closeness.iloc[3])
+    as_array = weighting.topsis_closeness(weighted.to_numpy())
+    assert isinstance(as_array, np.ndarray)
+    np.testing.assert_array_equal(as_array, closeness.to_numpy())
+    with pytest.raises(ValueError, match="2-D"):
+        weighting.topsis_closeness(np.ones(3))
