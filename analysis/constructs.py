@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.synergy import coupling_coordination
-from analysis.weighting import METHODS
+from analysis.weighting import METHODS, topsis_closeness
 
 __all__ = [
     "base_exposure_weights",
@@ -388,9 +388,8 @@ def fixed_set_composite(data: pd.DataFrame, directions: Mapping[str, int], metho
     if method == "entropy_topsis":
         weighted = normalised * weights
         ref_weighted = weighted.loc[ref[complete].to_numpy()]
-        d_best = np.sqrt(((weighted - ref_weighted.max()) ** 2).sum(axis=1))
-        d_worst = np.sqrt(((weighted - ref_weighted.min()) ** 2).sum(axis=1))
-        scores_complete = d_worst / (d_best + d_worst)
+        scores_complete = topsis_closeness(weighted, ref_weighted.max().to_numpy(),
+                                           ref_weighted.min().to_numpy())
     else:
         scores_complete = normalised @ weights
     scores = pd.Series(np.nan, index=data.index, dtype=float)

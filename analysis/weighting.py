@@ -226,7 +226,8 @@ def entropy_topsis(data: pd.DataFrame, directions: Mapping[str, int],
     return _result(data, scores, weights, "entropy_topsis", epsilon)
 
 
-def topsis_closeness(weighted: np.ndarray | pd.DataFrame) -> np.ndarray | pd.Series:
+def topsis_closeness(weighted: np.ndarray | pd.DataFrame, ideal: np.ndarray | None = None,
+                     anti_ideal: np.ndarray | None = None) -> np.ndarray | pd.Series:
     """TOPSIS relative closeness C_i = D-_i / (D+_i + D-_i) of each row of a weighted matrix.
 
     ``weighted`` holds V_ij = w_j x'_ij (rows = alternatives, columns = indicators oriented so
@@ -240,6 +241,9 @@ def topsis_closeness(weighted: np.ndarray | pd.DataFrame) -> np.ndarray | pd.Ser
     A missing indicator is left out of both distances (not counted as 0). C_i is NaN where row
     i has no observed indicator, or where D+_i + D-_i = 0 (every observed indicator of the row
     is constant across rows).
+
+    ``ideal`` and ``anti_ideal`` replace V+ and V- (e.g. the points of a reference sample, so
+    that rows outside it are scored against the same ideals).
 
     Source: Hwang & Yoon (1981), Multiple Attribute Decision Making: Methods and Applications,
     Springer, section on TOPSIS; distances over the observed indicators as in
@@ -256,8 +260,10 @@ def topsis_closeness(weighted: np.ndarray | pd.DataFrame) -> np.ndarray | pd.Ser
     if np.isinf(values).any():
         raise ValueError("weighted has infinite values")
     observed = ~np.isnan(values)
-    best = np.where(observed, values, -np.inf).max(axis=0)
-    worst = np.where(observed, values, np.inf).min(axis=0)
+    best = (np.where(observed, values, -np.inf).max(axis=0) if ideal is None
+            else np.asarray(ideal, dtype=float))
+    worst = (np.where(observed, values, np.inf).min(axis=0) if anti_ideal is None
+             else np.asarray(anti_ideal, dtype=float))
     d_best = np.sqrt(np.where(observed, (values - best) ** 2, 0.0).sum(axis=1))
     d_worst = np.sqrt(np.where(observed, (values - worst) ** 2, 0.0).sum(axis=1))
     total = d_best + d_worst
