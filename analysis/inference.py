@@ -660,3 +660,254 @@ def wild_bootstrap_coefficient_draws(
     scores = _group_sum(Xa * (ya - Xa @ beta)[:, None], codes, G)  # (G, k)
     v, _ = draw_wild_weights(G, B, weights, seed, full_enumeration)
     return beta[None, :] + (v.T @ scores) @ xx_inv
+
+
+# ---------------------------------------------------------------------------------------------
+# the design the cluster bootstrap refits: nested FE partialled out, the others as dummies
+# ---------------------------------------------------------------------------------------------
+def fe_nested_in_cluster(frame: pd.DataFrame, fe: str, cluster: str) -> bool:
+    """True when every level of ``fe`` lies within one cluster (e.g. country FE in country
+    clusters, or country x chain FE in country clusters); year FE are not nested in country
+    clusters."""
+    return fe == cluster or int(frame.groupby(fe)[cluster].nunique().max()) == 1
+
+
+@dataclass(frozen=True)
+class ClusterDesign:
+    """Outcome and regressors of a FE model in the form the cluster bootstrap must refit.
+
+    ``y`` and ``X`` have the FE *nested in the clusters* partialled out (within-cluster
+    demeaning, which commutes with any cluster-level operation: bootstrap weights constant
+    within a cluster, dropping a whole cluster); every other FE enters ``X`` as explicit dummy
+    columns (one level dropped), so that every bootstrap draw and every leave-one-cluster-out
+    refit re-estimates them. ``X`` holds ``regressors`` first, then the dummies.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    names: list[str]
+    regressors: list[str]
+    clusters: np.ndarray
+    n_nested: int  # FE partialled out (each counts one parameter in pyfixest's K)
+
+    @property
+    def n_absorbed(self) -> int:
+        """pyfixest's count of absorbed parameters for this design: the dummies are in X,
+        each nested FE counts one (``count_absorbed_parameters``)."""
+        return self.n_nested
+
+
+def cluster_design(
+    frame: pd.DataFrame,
+    dependent: str,
+    regressors: list[str],
+    fixed_effects: Sequence[str],
+    cluster: str,
+    *,
+    tol: float = 1e-14,
+) -> ClusterDesign:
+    """Build the :class:`ClusterDesign` of ``dependent ~ regressors | fixed_effects``.
+
+    FE nested in ``cluster`` are partialled out once (Frisch–Waugh–Lovell; valid for the
+    bootstrap because the wild weights are constant within a cluster, so the within-cluster
+    projection commutes with them: MacKinnon, Nielsen & Webb 2023, J. Econom. 232(2), sec. 5;
+    Roodman et al. 2019, sec. 3.3). Non-nested FE (year effects when clustering by country)
+    become dummy regressors, the first level dropped; dummy columns made redundant by the
+    others (e.g. an all-zero column after within-cluster demeaning) are dropped, so ``X`` has
+    full column rank. If no FE is nested, every level of the first non-nested FE is kept
+    (it then plays the intercept).
+
+    OLS of ``y`` on ``X`` reproduces the two-way FE coefficients and residuals, and its CRV1
+    with ``n_absorbed = n_nested`` equals pyfixest's ``feols(..., vcov={"CRV1": cluster})``.
+    """
+    fe = list(fixed_effects)
+    missing = [c for c in [dependent, *regressors, *fe, cluster] if c not in frame.columns]
+    if missing:
+        raise KeyError(f"columns not in frame: {missing}")
+    nested = [f for f in fe if fe_nested_in_cluster(frame, f, cluster)]
+    other = [f for f in fe if f not in nested]
+    cols = [dependent, *regressors]
+    dummy_names: list[str] = []
+    dummy_blocks: list[np.ndarray] = []
+    for i, f in enumerate(other):
+        levels = np.sort(frame[f].unique())
+        keep = levels if (not nested and i == 0) else levels[1:]
+        block = (frame[f].to_numpy()[:, None] == keep[None, :]).astype(np.float64)
+        dummy_blocks.append(block)
+        dummy_names += [f"{f}[{level}]" for level in keep]
+    data = frame[cols].to_numpy(np.float64)
+    if dummy_blocks:
+        data = np.column_stack([data, *dummy_blocks])
+    if nested:
+        data = _demean_array(data, _fe_codes(frame[nested]), tol)
+    y, X = data[:, 0], data[:, 1:]
+    names = [*regressors, *dummy_names]
+    # drop redundant dummy columns (never a regressor: a collinear regressor is an error)
+    k = len(regressors)
+    if np.linalg.matrix_rank(X[:, :k]) < k:
+        raise ValueError("regressors are collinear once the fixed effects are removed")
+    keep_cols = list(range(k))
+    for c in range(k, X.shape[1]):
+        trial = keep_cols + [c]
+        if np.linalg.matrix_rank(X[:, trial]) == len(trial):
+            keep_cols = trial
+    X = X[:, keep_cols]
+    names = [names[c] for c in keep_cols]
+    return ClusterDesign(y=y, X=X, names=names, regressors=list(regressors),
+                         clusters=frame[cluster].to_numpy(), n_nested=len(nested))
+
+
+def leave_one_cluster_out(
+    y: ArrayLike, X: ArrayLike, clusters: ArrayLike, n_absorbed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leave-one-cluster-out estimates and their CRV1 standard errors.
+
+    For each cluster g: ``b_(g) = (X'X - X_g'X_g)^+ (X'y - X_g'y_g)`` (the refit on the other
+    clusters; with a :class:`ClusterDesign` the year dummies are re-estimated and nested FE
+    stay partialled, as in summclust), its residuals and the CRV1 covariance on the ``G - 1``
+    remaining clusters with ``c = (G-1)/(G-2) (N_-g - 1)/(N_-g - K_-g)``, ``K_-g`` the rank of
+    the remaining design plus ``n_absorbed``. Columns that vanish without cluster g (e.g. a year
+    observed only there) are dropped from that refit.
+
+    Returns (cluster labels (G,), estimates (G, k), CRV1 SEs (G, k)); NaN where a coefficient
+    is not identified without cluster g.
+    """
+    Xa, ya = _as_2d(X), _as_1d(y)
+    n, k = Xa.shape
+    labels = np.asarray(clusters)
+    codes, G = _cluster_codes(labels, n)
+    if G < 3:
+        raise ValueError("need at least three clusters")
+    uniq = np.unique(labels)
+    est = np.full((G, k), np.nan)
+    ses = np.full((G, k), np.nan)
+    for g in range(G):
+        keep = codes != g
+        Xg, yg, cg = Xa[keep], ya[keep], codes[keep]
+        active = np.flatnonzero(np.any(Xg != 0, axis=0))
+        Xs = Xg[:, active]
+        rank = np.linalg.matrix_rank(Xs)
+        if rank < Xs.shape[1]:
+            # keep columns in order while they add rank (regressors come before dummies)
+            chosen: list[int] = []
+            for c in active:
+                if np.linalg.matrix_rank(Xg[:, [*chosen, c]]) == len(chosen) + 1:
+                    chosen.append(int(c))
+            active = np.array(chosen)
+            Xs = Xg[:, active]
+        b = np.linalg.lstsq(Xs, yg, rcond=None)[0]
+        V = crv1_vcov(Xs, yg - Xs @ b, cg, n_absorbed=n_absorbed)
+        est[g, active] = b
+        ses[g, active] = np.sqrt(np.diag(V))
+    return uniq, est, ses
+
+
+def cluster_jackknife_vcov(
+    y: ArrayLike,
+    X: ArrayLike,
+    clusters: ArrayLike,
+    scale: Literal["mnw", "pyfixest"] = "mnw",
+    n_absorbed: int = 0,
+) -> np.ndarray:
+    """CV3 cluster jackknife on a :class:`ClusterDesign` (or any design without non-nested FE).
+
+    ``V = c sum_g (b_(g) - b)(b_(g) - b)'`` with ``b_(g)`` from the cluster blocks (pseudo-
+    inverse, as summclust and pyfixest) and ``c = (G-1)/G`` (``scale="mnw"``: MacKinnon,
+    Nielsen & Webb 2023, J. Econom. 232(2), eq. (20), the CV3 of summclust) or pyfixest's CRV1
+    factor ``G/(G-1) (N-1)/(N-K)``, ``K = k + n_absorbed`` (``scale="pyfixest"``).
+    """
+    return crv3_vcov(X, y, clusters, n_absorbed=n_absorbed, scale=scale)
+
+
+def partial_leverage(X: ArrayLike, clusters: ArrayLike, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's partial leverage for coefficient ``j`` (MacKinnon, Nielsen & Webb 2023,
+    J. Econom. 232(2), sec. 6; summclust's "Partial L.").
+
+    ``x~`` = residual of column ``j`` of ``X`` on all other columns (FWL: with a
+    :class:`ClusterDesign` this is the regressor net of the other regressors, the nested FE
+    and the year effects); ``L_g = x~_g'x~_g / x~'x~``, so ``sum_g L_g = 1``.
+    Returns (cluster labels, L).
+    """
+    Xa = _as_2d(X)
+    n = Xa.shape[0]
+    labels = np.asarray(clusters)
+    codes, G = _cluster_codes(labels, n)
+    others = np.delete(Xa, j, axis=1)
+    xj = Xa[:, j]
+    if others.shape[1]:
+        xj = xj - others @ np.linalg.lstsq(others, xj, rcond=None)[0]
+    ss = np.bincount(codes, weights=xj**2, minlength=G)
+    return np.unique(labels), ss / ss.sum()
+
+
+def effective_clusters(X: ArrayLike, clusters: ArrayLike, j: int, rho: float = 0.0) -> float:
+    """Effective number of clusters G*(rho) of Carter, Schnepel & Steigerwald (2017, REStat
+    99(4), "Asymptotic behavior of a t-test robust to cluster heterogeneity"), for coefficient j.
+
+    With ``w = (X'X)^-1 e_j`` and ``Omega_g = rho 1 1' + (1 - rho) I``:
+    ``gamma_g = w' X_g' Omega_g X_g w``, ``Gamma = (1/G) sum_g ((gamma_g - gamma_bar) /
+    gamma_bar)^2`` and ``G* = G / (1 + Gamma)``. ``rho = 0`` (the default, summclust's G*(0))
+    makes ``gamma_g`` proportional to the partial leverage, so
+    ``G*(0) = G / (1 + G^2 var(L_g))`` (var with divisor G); ``G* = G`` iff all clusters have
+    the same partial leverage.
+    """
+    Xa = _as_2d(X)
+    n, k = Xa.shape
+    codes, G = _cluster_codes(np.asarray(clusters), n)
+    w = np.linalg.solve(Xa.T @ Xa, np.eye(k)[:, j])
+    xw = Xa @ w
+    gamma0 = np.bincount(codes, weights=xw**2, minlength=G)
+    gamma1 = np.bincount(codes, weights=xw, minlength=G) ** 2
+    gamma = rho * gamma1 + (1 - rho) * gamma0
+    bar = gamma.mean()
+    Gamma = float(np.mean(((gamma - bar) / bar) ** 2))
+    return G / (1 + Gamma)
+
+
+def wild_bootstrap_t_linear(
+    y: ArrayLike,
+    X: ArrayLike,
+    clusters: ArrayLike,
+    R: ArrayLike,
+    B: int = 9_999,
+    weights: WeightType = "webb",
+    seed: int | np.random.Generator | None = None,
+    n_absorbed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unrestricted wild cluster bootstrap-t ("WCU11") of linear combinations ``theta = R b``.
+
+    Bootstrap samples ``y* = X b + v_g u`` (``u`` the OLS residuals, one weight per cluster);
+    each draw's ``theta*_b = R b*_b`` and its CRV1 standard error ``se*_b`` (same small-sample
+    factor ``c = G/(G-1)(N-1)/(N-K)`` as the sample's) give ``t*_b = (theta*_b - theta)/se*_b``.
+    Computed without refitting (Roodman et al. 2019, sec. 3): for ``a = (X'X)^-1 r``, the draw's
+    cluster score contributions are ``Z_g = v_g c_g - sum_h H_gh v_h`` with ``c_g = a'S_g``,
+    ``H_gh = a'X_g'X_g (X'X)^-1 S_h``, ``S_g = X_g'u_g``; ``theta*_b - theta = sum_g v_g c_g``.
+
+    Returns (theta (m,), CRV1 se (m,), t* (m, B)). A studentised (bootstrap-t) interval is
+    ``theta -+ q se`` with ``q`` a quantile of ``|t*|`` (Hall 1992; Cameron, Gelbach & Miller
+    2008, sec. IV).
+    """
+    Xa, ya = _as_2d(X), _as_1d(y)
+    n, k = Xa.shape
+    codes, G = _cluster_codes(np.asarray(clusters), n)
+    Rm = np.atleast_2d(np.asarray(R, dtype=np.float64))
+    if Rm.shape[1] != k:
+        raise ValueError(f"R must have {k} columns, got {Rm.shape}")
+    xx_g = _group_sum(Xa[:, :, None] * Xa[:, None, :], codes, G)
+    xx_inv = np.linalg.inv(xx_g.sum(axis=0))
+    beta = xx_inv @ (Xa.T @ ya)
+    scores = _group_sum(Xa * (ya - Xa @ beta)[:, None], codes, G)  # (G, k)
+    ssc = G / (G - 1) * (n - 1) / (n - (k + int(n_absorbed)))
+    v, _ = draw_wild_weights(G, B, weights, seed)
+    A = Rm @ xx_inv  # (m, k): rows a'
+    C = scores @ A.T  # (G, m): c_g for each combination
+    M = xx_inv @ scores.T  # (k, G)
+    theta = Rm @ beta
+    se = np.sqrt(ssc * np.sum(C**2, axis=0))
+    t_boot = np.empty((Rm.shape[0], v.shape[1]))
+    for i in range(Rm.shape[0]):
+        H = np.einsum("i,gik,kh->gh", A[i], xx_g, M)
+        numer = C[:, i] @ v
+        Z = C[:, i][:, None] * v - H @ v
+        t_boot[i] = numer / np.sqrt(ssc * np.einsum("gb,gb->b", Z, Z))
+    return theta, se, t_boot
