@@ -26,6 +26,7 @@ from analysis import inference
 from analysis.estimation import estimate
 
 pf = pytest.importorskip("pyfixest")
+TIGHT = pytest.importorskip("pyfixest.demeaners").MapDemeaner(fixef_tol=1e-12)
 
 REGRESSORS = ["x", "x:m", "m", "c"]
 
@@ -74,7 +75,7 @@ def _pyfixest_fit(panel: pd.DataFrame):
         warnings.simplefilter("ignore")
         # integer cluster codes: wildboottest's numba kernels reject object arrays
         return pf.feols("y ~ x + x:m + m + c | iso3 + year", data=panel,
-                        vcov={"CRV1": "cid"}, fixef_rm="none", fixef_tol=1e-12)
+                        vcov={"CRV1": "cid"}, fixef_rm="none", demeaner=TIGHT)
 
 
 @pytest.mark.parametrize("term", ["x", "x:m", "c"])
@@ -182,7 +183,7 @@ def test_crv3_is_mnw_leave_one_cluster_out_refit(panel, ours) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = pf.feols("y ~ x + x:m + m + c | iso3 + year", data=panel[panel["iso3"] != g],
-                           vcov={"CRV1": "iso3"}, fixef_rm="none", fixef_tol=1e-12)
+                           vcov={"CRV1": "iso3"}, fixef_rm="none", demeaner=TIGHT)
         loo.append(fit.coef()[REGRESSORS].to_numpy())
         loo_se.append(fit.se()[REGRESSORS].to_numpy())
     loo, loo_se = np.array(loo), np.array(loo_se)
@@ -193,7 +194,7 @@ def test_crv3_is_mnw_leave_one_cluster_out_refit(panel, ours) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         crv3 = pf.feols("y ~ x + x:m + m + c | iso3 + year", data=panel, vcov={"CRV3": "iso3"},
-                        fixef_rm="none", fixef_tol=1e-12).se()
+                        fixef_rm="none", demeaner=TIGHT).se()
     np.testing.assert_allclose(ours.table.loc[REGRESSORS, "se_crv3_pyfixest"],
                                crv3[REGRESSORS].to_numpy(), rtol=1e-8)
     # p from t(G-1)
