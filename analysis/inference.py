@@ -911,3 +911,162 @@ def wild_bootstrap_t_linear(
         Z = C[:, i][:, None] * v - H @ v
         t_boot[i] = numer / np.sqrt(ssc * np.einsum("gb,gb->b", Z, Z))
     return theta, se, t_boot
+
+
+# ---------------------------------------------------------------------------------------------
+# instrumental variables: 2SLS with CRV1, first-stage and Sanderson–Windmeijer F, Anderson–Rubin
+# ---------------------------------------------------------------------------------------------
+def _cluster_wald(X: np.ndarray, y: np.ndarray, clusters: np.ndarray, cols: list[int],
+                  n_absorbed: int) -> tuple[np.ndarray, float]:
+    """OLS of y on X and the CRV1 Wald statistic ``b_S' V_SS^-1 b_S`` of the columns S."""
+    b = np.linalg.lstsq(X, y, rcond=None)[0]
+    V = crv1_vcov(X, y - X @ b, clusters, n_absorbed=n_absorbed)
+    bs = b[cols]
+    return b, float(bs @ np.linalg.solve(V[np.ix_(cols, cols)], bs))
+
+
+def tsls(
+    y: ArrayLike,
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    n_absorbed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-stage least squares with a CRV1 covariance (FE partialled out beforehand).
+
+    ``X = [endog, exog]``, ``Z = [instruments, exog]``, ``Xh = Z (Z'Z)^-1 Z'X``;
+    ``b = (Xh'X)^-1 Xh'y``, ``u = y - X b`` and
+    ``V = c (Xh'Xh)^-1 [sum_g Xh_g'u_g u_g'Xh_g] (Xh'Xh)^-1`` with the CRV1 factor
+    ``c = G/(G-1) (N-1)/(N-K)``, ``K = cols(X) + n_absorbed`` (pyfixest's IV convention;
+    Cameron & Miller 2015, sec. VI). Returns (b, V) in the order ``[endog, exog]``.
+    """
+    E = _as_2d(endog)
+    Wx = np.empty((E.shape[0], 0)) if exog is None else _as_2d(exog)
+    X = np.column_stack([E, Wx])
+    Z = np.column_stack([_as_2d(instruments), Wx])
+    ya = _as_1d(y)
+    if Z.shape[1] < X.shape[1]:
+        raise ValueError("fewer instruments than endogenous regressors: not identified")
+    Xh = Z @ np.linalg.lstsq(Z, X, rcond=None)[0]
+    b = np.linalg.solve(Xh.T @ X, Xh.T @ ya)
+    u = ya - X @ b
+    return b, crv1_vcov(Xh, u, clusters, n_absorbed=n_absorbed)
+
+
+def first_stage_f(
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    n_absorbed: int = 0,
+) -> np.ndarray:
+    """Cluster-robust first-stage F of each endogenous regressor.
+
+    For endogenous ``x_j``: OLS of ``x_j`` on ``[Z, W]`` and ``F_j = pi' V_pi^-1 pi / q`` with
+    ``V_pi`` the CRV1 covariance of the ``q`` excluded-instrument coefficients (the Wald
+    statistic divided by its degrees of freedom; compare with F(q, G-1)). With one endogenous
+    regressor this is the robust first-stage F of Olea & Pflueger's setting without their
+    bias correction; with several, see :func:`sanderson_windmeijer_f`.
+    """
+    E = _as_2d(endog)
+    Zx = _as_2d(instruments)
+    Wx = np.empty((E.shape[0], 0)) if exog is None else _as_2d(exog)
+    q = Zx.shape[1]
+    A = np.column_stack([Zx, Wx])
+    cols = list(range(q))
+    return np.array([_cluster_wald(A, E[:, j], np.asarray(clusters), cols, n_absorbed)[1] / q
+                     for j in range(E.shape[1])])
+
+
+def sanderson_windmeijer_f(
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    n_absorbed: int = 0,
+) -> np.ndarray:
+    """Sanderson & Windmeijer (2016, J. Econom. 190(2)) conditional first-stage F, cluster-robust.
+
+    For endogenous ``x_j`` among ``p``: the 2SLS regression of ``x_j`` on the other endogenous
+    regressors ``X_-j`` (and ``W``) with instruments ``[Z, W]`` gives residuals ``e_j``; OLS of
+    ``e_j`` on ``[Z, W]`` and ``F_j = e' V^-1 e / (q - p + 1)`` with the CRV1 Wald statistic of
+    the ``q`` instrument coefficients (ivreg2's robust SW statistic divides the same Wald by
+    ``q - p + 1``). It measures whether ``x_j`` is identified *given* the others; with
+    ``p = 1`` it equals :func:`first_stage_f`.
+    """
+    E = _as_2d(endog)
+    Zx = _as_2d(instruments)
+    Wx = np.empty((E.shape[0], 0)) if exog is None else _as_2d(exog)
+    p = E.shape[1]
+    q = Zx.shape[1]
+    if q < p:
+        raise ValueError("fewer instruments than endogenous regressors: not identified")
+    A = np.column_stack([Zx, Wx])
+    cols = list(range(q))
+    out = np.empty(p)
+    for j in range(p):
+        if p == 1:
+            e = E[:, 0]
+        else:
+            others = np.delete(E, j, axis=1)
+            b, _ = tsls(E[:, j], others, Wx if Wx.shape[1] else None, Zx, clusters, n_absorbed)
+            e = E[:, j] - np.column_stack([others, Wx]) @ b
+        out[j] = _cluster_wald(A, e, np.asarray(clusters), cols, n_absorbed)[1] / (q - p + 1)
+    return out
+
+
+def anderson_rubin(
+    y: ArrayLike,
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    beta0: ArrayLike,
+    n_absorbed: int = 0,
+) -> tuple[float, float]:
+    """Cluster-robust Anderson–Rubin (1949) test of ``H0: beta_endog = beta0`` (all endogenous).
+
+    OLS of ``y - X_endog beta0`` on ``[Z, W]``; ``AR = Wald(Z coefficients, CRV1) / q``,
+    p-value from ``F(q, G-1)`` (the few-cluster reference distribution of a CRV1 Wald
+    statistic, as for the t tests; Andrews, Stock & Sun 2019, Annu. Rev. Econ. 11, sec. 5).
+    Valid however weak the instruments are. Returns (AR statistic, p-value).
+    """
+    E = _as_2d(endog)
+    Zx = _as_2d(instruments)
+    Wx = np.empty((E.shape[0], 0)) if exog is None else _as_2d(exog)
+    q = Zx.shape[1]
+    labels = np.asarray(clusters)
+    G = int(np.unique(labels).size)
+    ytil = _as_1d(y) - E @ np.atleast_1d(np.asarray(beta0, dtype=np.float64))
+    _, wald = _cluster_wald(np.column_stack([Zx, Wx]), ytil, labels, list(range(q)), n_absorbed)
+    stat = wald / q
+    return stat, float(stats.f(q, G - 1).sf(stat))
+
+
+def anderson_rubin_set(
+    y: ArrayLike,
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    grid: np.ndarray,
+    level: float = 0.95,
+    n_absorbed: int = 0,
+) -> tuple[list[tuple[float, float]], bool]:
+    """Anderson–Rubin confidence set of one endogenous coefficient by test inversion on ``grid``:
+    the values ``b0`` with AR p-value above ``1 - level``, as a list of (low, high) runs of
+    grid points. The flag is True when the set reaches an end of the grid (it may then be
+    unbounded: with weak instruments AR sets can be unbounded or disjoint)."""
+    accepted = np.array([anderson_rubin(y, endog, exog, instruments, clusters, [b0],
+                                        n_absorbed)[1] > 1 - level for b0 in grid])
+    runs: list[tuple[float, float]] = []
+    start = None
+    for i, ok in enumerate(accepted):
+        if ok and start is None:
+            start = i
+        if start is not None and (not ok or i == len(grid) - 1):
+            end = i if ok else i - 1
+            runs.append((float(grid[start]), float(grid[end])))
+            start = None
+    return runs, bool(accepted[0] or accepted[-1])
