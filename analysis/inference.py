@@ -7,28 +7,39 @@ PanelOLS / pyfixest fit, a simulation or a test. The typical flow is::
     y, X = wide["syn"].to_numpy(), wide[["gpr", "rn", "gpr:rn"]].to_numpy()
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     V1 = crv1_vcov(X, y - X @ beta, frame["iso3"], n_absorbed=count_absorbed_parameters(...))
-    V3 = crv3_vcov(frame[["gpr", "rn", "gpr:rn"]], frame["syn"], frame["iso3"],
-                   fe=frame[["iso3", "year"]], n_absorbed=...)
-    wcr = wild_cluster_restricted_bootstrap(y, X, frame["iso3"], param=[0, 2], B=99_999)
+    # the bootstrap and the jackknife refit the year effects: use the cluster design
+    d = cluster_design(frame, "syn", ["gpr", "rn", "gpr:rn"], ["iso3", "year"], "iso3")
+    V3 = cluster_jackknife_vcov(d.y, d.X, d.clusters, "mnw")
+    wcr = wild_cluster_restricted_bootstrap(d.y, d.X, d.clusters, param=[0, 2], B=99_999)
 
-Conventions (all verified in ``tests/test_inference.py``)
----------------------------------------------------------
+Conventions (all verified in ``tests/test_inference.py`` and ``tests/test_wcr_refit.py``)
+----------------------------------------------------------------------------------------
 * CRV1 equals ``pyfixest.feols(..., vcov={"CRV1": cluster})`` with pyfixest's default
   ``ssc(k_adj=True, k_fixef="nonnested", G_adj=True)``:
   ``V = G/(G-1) * (N-1)/(N-K) * (X'X)^-1 (sum_g s_g s_g') (X'X)^-1`` with
   ``K = k + n_absorbed`` and ``n_absorbed`` from :func:`count_absorbed_parameters`
   (for ``| iso3 + year`` clustered by ``iso3``: ``n_absorbed = T``, the number of years).
-* CRV3 equals ``pyfixest.feols(..., vcov={"CRV3": cluster})``: pyfixest multiplies the
-  leave-one-cluster-out sum of squares by the *same* CRV1 factor ``G/(G-1) (N-1)/(N-K)``,
-  not by the ``(G-1)/G`` of MacKinnon, Nielsen & Webb (2023). ``scale="mnw"`` gives the latter.
-* Wild cluster restricted bootstrap equals ``wildboottest`` (``bootstrap_type="11"``,
-  ``impose_null=True``): two-sided symmetric p-value ``mean(|t*_b| > |t|)`` over the draws
-  only (the original sample is not added), same random draws for the same seed, same
-  bootstrap t's draw by draw. One deliberate difference: draws proportional to a constant
-  vector (``v = +-1``) reproduce the sample, ``|t*| = |t|`` exactly; they are never counted
-  here, while wildboottest counts both or neither depending on floating-point rounding, so
-  under full enumeration its p-value can exceed ours by exactly ``2/2**G`` (~0.001 for G=11).
-  wildboottest enumerates when ``2**G < B``, this module when ``2**G <= B``.
+* **Year effects are not nested in country clusters**, so a wild cluster bootstrap or a
+  leave-one-cluster-out jackknife must re-estimate them in every draw / refit. Partialling
+  them out of ``y`` and ``X`` first and bootstrapping the demeaned arrays is wrong (the
+  draws' residuals then keep year means a refit removes; the first build's p-values were
+  0.02–0.10 too small). :func:`cluster_design` partials out only the FE nested in the
+  clusters and keeps the others as dummy regressors; pass its ``y, X`` to the bootstrap and
+  the jackknife. Then WCR equals pyfixest ``Feols.wildboottest`` (which one-hot encodes
+  every FE) on the original data, draw by draw.
+* CRV3: ``scale="mnw"`` is the CV3 of MacKinnon, Nielsen & Webb (2023), factor ``(G-1)/G``,
+  the project's ``se_crv3``; ``scale="pyfixest"`` (the default of :func:`crv3_vcov`, kept for
+  the pyfixest comparison) multiplies by pyfixest's CRV1 factor ``G/(G-1) (N-1)/(N-K)``.
+* Wild cluster restricted bootstrap (``bootstrap_type="11"``, ``impose_null=True``):
+  two-sided symmetric p-value. ``ties="exclude"``: ``mean(|t*_b| > |t|)``, wildboottest's
+  convention; ``ties="include"``: ``mean(|t*_b| >= |t|)``, the exact randomisation p-value
+  under full enumeration, which counts every draw. Draws proportional to a constant vector
+  (``v = +-1``) reproduce the sample, ``|t*| = |t|`` exactly; they are set exactly so the tie
+  is decided without rounding, while wildboottest decides them by floating-point noise. The
+  pipeline reports the enumeration with ``ties="include"`` (both identity draws counted), so
+  it equals wildboottest's p plus ``(2 - #identity draws wildboottest counted) / 2**G``.
+  Same random draws as wildboottest for the same seed. wildboottest enumerates when
+  ``2**G < B``, this module when ``2**G <= B``.
 * linearmodels ``PanelOLS(..., entity_effects=True, time_effects=True).fit(
   cov_type="clustered", cluster_entity=True)`` is *not* the pyfixest convention: by default it
   scales the sandwich by ``N/(N-K_all)`` with ``K_all = k + G + T - 1`` (all absorbed effects
@@ -50,14 +61,27 @@ from scipy import stats
 
 __all__ = [
     "WEBB_POINTS",
+    "ClusterDesign",
     "WildBootstrapResult",
+    "anderson_rubin",
+    "anderson_rubin_set",
+    "cluster_design",
+    "cluster_jackknife_vcov",
     "coefficient_table",
     "count_absorbed_parameters",
     "crv1_vcov",
     "crv3_vcov",
     "draw_wild_weights",
+    "effective_clusters",
+    "fe_nested_in_cluster",
+    "first_stage_f",
+    "leave_one_cluster_out",
+    "partial_leverage",
     "partial_out_fixed_effects",
+    "sanderson_windmeijer_f",
+    "tsls",
     "wild_bootstrap_coefficient_draws",
+    "wild_bootstrap_t_linear",
     "wild_cluster_restricted_bootstrap",
 ]
 
@@ -565,9 +589,11 @@ def wild_cluster_restricted_bootstrap(
     Cameron, Gelbach & Miller (2008, REStat 90(3)); algorithm of Roodman, MacKinnon, Nielsen
     & Webb (2019, Stata J. 19(1), "Fast and wild"), section 3: everything is reduced to
     cluster-level blocks ``X_g'X_g``, ``X_g'y_g`` once, after which each parameter costs one
-    ``(G x G) @ (G x B)`` product. ``y`` and ``X`` must already be FE-partialled (see
-    :func:`partial_out_fixed_effects`; by FWL the FE are then "absorbed" and the bootstrap
-    is the one on the FE model, as wildboottest on a demeaned regression).
+    ``(G x G) @ (G x B)`` product. Only FE *nested in the clusters* may be partialled out of
+    ``y`` and ``X`` beforehand; every other FE (year effects with country clusters) must be
+    columns of ``X`` so that each draw re-estimates them: pass the ``y, X`` of
+    :func:`cluster_design`. (Arrays demeaned on non-nested FE give wrong p-values: the
+    bootstrap residuals keep year means that a refit would remove.)
 
     Bootstrap DGP ``y*_b = X b~ + v_{g(i)b} u~_i`` with ``u~`` the restricted residuals; each
     draw is re-estimated and its CRV1 t-statistic for ``beta_param - 0`` is formed.
@@ -578,7 +604,8 @@ def wild_cluster_restricted_bootstrap(
 
     Parameters
     ----------
-    y, X : FE-partialled outcome (N,) and regressors (N, k), no constant.
+    y, X : outcome (N,) and regressors (N, k) with only cluster-nested FE partialled out
+        (:class:`ClusterDesign`), no constant.
     clusters : cluster labels (N,).
     param : column index (or name, if ``X`` is a DataFrame) or a list of them; every
         parameter is tested against the same weight matrix.
@@ -647,8 +674,9 @@ def wild_bootstrap_coefficient_draws(
 
     ``b*_b = b + (X'X)^-1 sum_g v_gb X_g'u_g`` with ``u`` the unrestricted residuals — the
     coefficient vector re-estimated on ``y* = X b + v u`` (Cameron, Gelbach & Miller 2008;
-    Roodman et al. 2019, sec. 3). ``y`` and ``X`` are FE-partialled. Used for percentile
-    bands of functions of the coefficients (marginal effects); for *tests* prefer the
+    Roodman et al. 2019, sec. 3). ``y`` and ``X`` as for
+    :func:`wild_cluster_restricted_bootstrap`. Not used for the reported marginal-effect bands
+    (those are studentised: :func:`wild_bootstrap_t_linear`); for *tests* prefer the
     restricted bootstrap-t, which is far more reliable with few clusters (MacKinnon & Webb
     2017; Djogbenou, MacKinnon & Nielsen 2019).
     """
