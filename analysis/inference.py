@@ -7,28 +7,39 @@ PanelOLS / pyfixest fit, a simulation or a test. The typical flow is::
     y, X = wide["syn"].to_numpy(), wide[["gpr", "rn", "gpr:rn"]].to_numpy()
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     V1 = crv1_vcov(X, y - X @ beta, frame["iso3"], n_absorbed=count_absorbed_parameters(...))
-    V3 = crv3_vcov(frame[["gpr", "rn", "gpr:rn"]], frame["syn"], frame["iso3"],
-                   fe=frame[["iso3", "year"]], n_absorbed=...)
-    wcr = wild_cluster_restricted_bootstrap(y, X, frame["iso3"], param=[0, 2], B=99_999)
+    # the bootstrap and the jackknife refit the year effects: use the cluster design
+    d = cluster_design(frame, "syn", ["gpr", "rn", "gpr:rn"], ["iso3", "year"], "iso3")
+    V3 = cluster_jackknife_vcov(d.y, d.X, d.clusters, "mnw")
+    wcr = wild_cluster_restricted_bootstrap(d.y, d.X, d.clusters, param=[0, 2], B=99_999)
 
-Conventions (all verified in ``tests/test_inference.py``)
----------------------------------------------------------
+Conventions (all verified in ``tests/test_inference.py`` and ``tests/test_wcr_refit.py``)
+----------------------------------------------------------------------------------------
 * CRV1 equals ``pyfixest.feols(..., vcov={"CRV1": cluster})`` with pyfixest's default
   ``ssc(k_adj=True, k_fixef="nonnested", G_adj=True)``:
   ``V = G/(G-1) * (N-1)/(N-K) * (X'X)^-1 (sum_g s_g s_g') (X'X)^-1`` with
   ``K = k + n_absorbed`` and ``n_absorbed`` from :func:`count_absorbed_parameters`
   (for ``| iso3 + year`` clustered by ``iso3``: ``n_absorbed = T``, the number of years).
-* CRV3 equals ``pyfixest.feols(..., vcov={"CRV3": cluster})``: pyfixest multiplies the
-  leave-one-cluster-out sum of squares by the *same* CRV1 factor ``G/(G-1) (N-1)/(N-K)``,
-  not by the ``(G-1)/G`` of MacKinnon, Nielsen & Webb (2023). ``scale="mnw"`` gives the latter.
-* Wild cluster restricted bootstrap equals ``wildboottest`` (``bootstrap_type="11"``,
-  ``impose_null=True``): two-sided symmetric p-value ``mean(|t*_b| > |t|)`` over the draws
-  only (the original sample is not added), same random draws for the same seed, same
-  bootstrap t's draw by draw. One deliberate difference: draws proportional to a constant
-  vector (``v = +-1``) reproduce the sample, ``|t*| = |t|`` exactly; they are never counted
-  here, while wildboottest counts both or neither depending on floating-point rounding, so
-  under full enumeration its p-value can exceed ours by exactly ``2/2**G`` (~0.001 for G=11).
-  wildboottest enumerates when ``2**G < B``, this module when ``2**G <= B``.
+* **Year effects are not nested in country clusters**, so a wild cluster bootstrap or a
+  leave-one-cluster-out jackknife must re-estimate them in every draw / refit. Partialling
+  them out of ``y`` and ``X`` first and bootstrapping the demeaned arrays is wrong (the
+  draws' residuals then keep year means a refit removes; the first build's p-values were
+  0.02–0.10 too small). :func:`cluster_design` partials out only the FE nested in the
+  clusters and keeps the others as dummy regressors; pass its ``y, X`` to the bootstrap and
+  the jackknife. Then WCR equals pyfixest ``Feols.wildboottest`` (which one-hot encodes
+  every FE) on the original data, draw by draw.
+* CRV3: ``scale="mnw"`` is the CV3 of MacKinnon, Nielsen & Webb (2023), factor ``(G-1)/G``,
+  the project's ``se_crv3``; ``scale="pyfixest"`` (the default of :func:`crv3_vcov`, kept for
+  the pyfixest comparison) multiplies by pyfixest's CRV1 factor ``G/(G-1) (N-1)/(N-K)``.
+* Wild cluster restricted bootstrap (``bootstrap_type="11"``, ``impose_null=True``):
+  two-sided symmetric p-value. ``ties="exclude"``: ``mean(|t*_b| > |t|)``, wildboottest's
+  convention; ``ties="include"``: ``mean(|t*_b| >= |t|)``, the exact randomisation p-value
+  under full enumeration, which counts every draw. Draws proportional to a constant vector
+  (``v = +-1``) reproduce the sample, ``|t*| = |t|`` exactly; they are set exactly so the tie
+  is decided without rounding, while wildboottest decides them by floating-point noise. The
+  pipeline reports the enumeration with ``ties="include"`` (both identity draws counted), so
+  it equals wildboottest's p plus ``(2 - #identity draws wildboottest counted) / 2**G``.
+  Same random draws as wildboottest for the same seed. wildboottest enumerates when
+  ``2**G < B``, this module when ``2**G <= B``.
 * linearmodels ``PanelOLS(..., entity_effects=True, time_effects=True).fit(
   cov_type="clustered", cluster_entity=True)`` is *not* the pyfixest convention: by default it
   scales the sandwich by ``N/(N-K_all)`` with ``K_all = k + G + T - 1`` (all absorbed effects
@@ -50,14 +61,27 @@ from scipy import stats
 
 __all__ = [
     "WEBB_POINTS",
+    "ClusterDesign",
     "WildBootstrapResult",
+    "anderson_rubin",
+    "anderson_rubin_set",
+    "cluster_design",
+    "cluster_jackknife_vcov",
     "coefficient_table",
     "count_absorbed_parameters",
     "crv1_vcov",
     "crv3_vcov",
     "draw_wild_weights",
+    "effective_clusters",
+    "fe_nested_in_cluster",
+    "first_stage_f",
+    "leave_one_cluster_out",
+    "partial_leverage",
     "partial_out_fixed_effects",
+    "sanderson_windmeijer_f",
+    "tsls",
     "wild_bootstrap_coefficient_draws",
+    "wild_bootstrap_t_linear",
     "wild_cluster_restricted_bootstrap",
 ]
 
@@ -565,9 +589,11 @@ def wild_cluster_restricted_bootstrap(
     Cameron, Gelbach & Miller (2008, REStat 90(3)); algorithm of Roodman, MacKinnon, Nielsen
     & Webb (2019, Stata J. 19(1), "Fast and wild"), section 3: everything is reduced to
     cluster-level blocks ``X_g'X_g``, ``X_g'y_g`` once, after which each parameter costs one
-    ``(G x G) @ (G x B)`` product. ``y`` and ``X`` must already be FE-partialled (see
-    :func:`partial_out_fixed_effects`; by FWL the FE are then "absorbed" and the bootstrap
-    is the one on the FE model, as wildboottest on a demeaned regression).
+    ``(G x G) @ (G x B)`` product. Only FE *nested in the clusters* may be partialled out of
+    ``y`` and ``X`` beforehand; every other FE (year effects with country clusters) must be
+    columns of ``X`` so that each draw re-estimates them: pass the ``y, X`` of
+    :func:`cluster_design`. (Arrays demeaned on non-nested FE give wrong p-values: the
+    bootstrap residuals keep year means that a refit would remove.)
 
     Bootstrap DGP ``y*_b = X b~ + v_{g(i)b} u~_i`` with ``u~`` the restricted residuals; each
     draw is re-estimated and its CRV1 t-statistic for ``beta_param - 0`` is formed.
@@ -578,7 +604,8 @@ def wild_cluster_restricted_bootstrap(
 
     Parameters
     ----------
-    y, X : FE-partialled outcome (N,) and regressors (N, k), no constant.
+    y, X : outcome (N,) and regressors (N, k) with only cluster-nested FE partialled out
+        (:class:`ClusterDesign`), no constant.
     clusters : cluster labels (N,).
     param : column index (or name, if ``X`` is a DataFrame) or a list of them; every
         parameter is tested against the same weight matrix.
@@ -647,8 +674,9 @@ def wild_bootstrap_coefficient_draws(
 
     ``b*_b = b + (X'X)^-1 sum_g v_gb X_g'u_g`` with ``u`` the unrestricted residuals — the
     coefficient vector re-estimated on ``y* = X b + v u`` (Cameron, Gelbach & Miller 2008;
-    Roodman et al. 2019, sec. 3). ``y`` and ``X`` are FE-partialled. Used for percentile
-    bands of functions of the coefficients (marginal effects); for *tests* prefer the
+    Roodman et al. 2019, sec. 3). ``y`` and ``X`` as for
+    :func:`wild_cluster_restricted_bootstrap`. Not used for the reported marginal-effect bands
+    (those are studentised: :func:`wild_bootstrap_t_linear`); for *tests* prefer the
     restricted bootstrap-t, which is far more reliable with few clusters (MacKinnon & Webb
     2017; Djogbenou, MacKinnon & Nielsen 2019).
     """
@@ -660,3 +688,413 @@ def wild_bootstrap_coefficient_draws(
     scores = _group_sum(Xa * (ya - Xa @ beta)[:, None], codes, G)  # (G, k)
     v, _ = draw_wild_weights(G, B, weights, seed, full_enumeration)
     return beta[None, :] + (v.T @ scores) @ xx_inv
+
+
+# ---------------------------------------------------------------------------------------------
+# the design the cluster bootstrap refits: nested FE partialled out, the others as dummies
+# ---------------------------------------------------------------------------------------------
+def fe_nested_in_cluster(frame: pd.DataFrame, fe: str, cluster: str) -> bool:
+    """True when every level of ``fe`` lies within one cluster (e.g. country FE in country
+    clusters, or country x chain FE in country clusters); year FE are not nested in country
+    clusters."""
+    return fe == cluster or int(frame.groupby(fe)[cluster].nunique().max()) == 1
+
+
+@dataclass(frozen=True)
+class ClusterDesign:
+    """Outcome and regressors of a FE model in the form the cluster bootstrap must refit.
+
+    ``y`` and ``X`` have the FE *nested in the clusters* partialled out (within-cluster
+    demeaning, which commutes with any cluster-level operation: bootstrap weights constant
+    within a cluster, dropping a whole cluster); every other FE enters ``X`` as explicit dummy
+    columns (one level dropped), so that every bootstrap draw and every leave-one-cluster-out
+    refit re-estimates them. ``X`` holds ``regressors`` first, then the dummies.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    names: list[str]
+    regressors: list[str]
+    clusters: np.ndarray
+    n_nested: int  # FE partialled out (each counts one parameter in pyfixest's K)
+
+    @property
+    def n_absorbed(self) -> int:
+        """pyfixest's count of absorbed parameters for this design: the dummies are in X,
+        each nested FE counts one (``count_absorbed_parameters``)."""
+        return self.n_nested
+
+
+def cluster_design(
+    frame: pd.DataFrame,
+    dependent: str,
+    regressors: list[str],
+    fixed_effects: Sequence[str],
+    cluster: str,
+    *,
+    tol: float = 1e-14,
+) -> ClusterDesign:
+    """Build the :class:`ClusterDesign` of ``dependent ~ regressors | fixed_effects``.
+
+    FE nested in ``cluster`` are partialled out once (Frisch–Waugh–Lovell; valid for the
+    bootstrap because the wild weights are constant within a cluster, so the within-cluster
+    projection commutes with them: MacKinnon, Nielsen & Webb 2023, J. Econom. 232(2), sec. 5;
+    Roodman et al. 2019, sec. 3.3). Non-nested FE (year effects when clustering by country)
+    become dummy regressors, the first level dropped; dummy columns made redundant by the
+    others (e.g. an all-zero column after within-cluster demeaning) are dropped, so ``X`` has
+    full column rank. If no FE is nested, every level of the first non-nested FE is kept
+    (it then plays the intercept).
+
+    OLS of ``y`` on ``X`` reproduces the two-way FE coefficients and residuals, and its CRV1
+    with ``n_absorbed = n_nested`` equals pyfixest's ``feols(..., vcov={"CRV1": cluster})``.
+    """
+    fe = list(fixed_effects)
+    missing = [c for c in [dependent, *regressors, *fe, cluster] if c not in frame.columns]
+    if missing:
+        raise KeyError(f"columns not in frame: {missing}")
+    nested = [f for f in fe if fe_nested_in_cluster(frame, f, cluster)]
+    other = [f for f in fe if f not in nested]
+    cols = [dependent, *regressors]
+    dummy_names: list[str] = []
+    dummy_blocks: list[np.ndarray] = []
+    for i, f in enumerate(other):
+        levels = np.sort(frame[f].unique())
+        keep = levels if (not nested and i == 0) else levels[1:]
+        block = (frame[f].to_numpy()[:, None] == keep[None, :]).astype(np.float64)
+        dummy_blocks.append(block)
+        dummy_names += [f"{f}[{level}]" for level in keep]
+    data = frame[cols].to_numpy(np.float64)
+    if dummy_blocks:
+        data = np.column_stack([data, *dummy_blocks])
+    if nested:
+        data = _demean_array(data, _fe_codes(frame[nested]), tol)
+    y, X = data[:, 0], data[:, 1:]
+    names = [*regressors, *dummy_names]
+    # drop redundant dummy columns (never a regressor: a collinear regressor is an error)
+    k = len(regressors)
+    if np.linalg.matrix_rank(X[:, :k]) < k:
+        raise ValueError("regressors are collinear once the fixed effects are removed")
+    keep_cols = list(range(k))
+    for c in range(k, X.shape[1]):
+        trial = keep_cols + [c]
+        if np.linalg.matrix_rank(X[:, trial]) == len(trial):
+            keep_cols = trial
+    X = X[:, keep_cols]
+    names = [names[c] for c in keep_cols]
+    return ClusterDesign(y=y, X=X, names=names, regressors=list(regressors),
+                         clusters=frame[cluster].to_numpy(), n_nested=len(nested))
+
+
+def leave_one_cluster_out(
+    y: ArrayLike, X: ArrayLike, clusters: ArrayLike, n_absorbed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leave-one-cluster-out estimates and their CRV1 standard errors.
+
+    For each cluster g: ``b_(g) = (X'X - X_g'X_g)^+ (X'y - X_g'y_g)`` (the refit on the other
+    clusters; with a :class:`ClusterDesign` the year dummies are re-estimated and nested FE
+    stay partialled, as in summclust), its residuals and the CRV1 covariance on the ``G - 1``
+    remaining clusters with ``c = (G-1)/(G-2) (N_-g - 1)/(N_-g - K_-g)``, ``K_-g`` the rank of
+    the remaining design plus ``n_absorbed``. Columns that vanish without cluster g (e.g. a year
+    observed only there) are dropped from that refit.
+
+    Returns (cluster labels (G,), estimates (G, k), CRV1 SEs (G, k)); NaN where a coefficient
+    is not identified without cluster g.
+    """
+    Xa, ya = _as_2d(X), _as_1d(y)
+    n, k = Xa.shape
+    labels = np.asarray(clusters)
+    codes, G = _cluster_codes(labels, n)
+    if G < 3:
+        raise ValueError("need at least three clusters")
+    uniq = np.unique(labels)
+    est = np.full((G, k), np.nan)
+    ses = np.full((G, k), np.nan)
+    for g in range(G):
+        keep = codes != g
+        Xg, yg, cg = Xa[keep], ya[keep], codes[keep]
+        active = np.flatnonzero(np.any(Xg != 0, axis=0))
+        Xs = Xg[:, active]
+        rank = np.linalg.matrix_rank(Xs)
+        if rank < Xs.shape[1]:
+            # keep columns in order while they add rank (regressors come before dummies)
+            chosen: list[int] = []
+            for c in active:
+                if np.linalg.matrix_rank(Xg[:, [*chosen, c]]) == len(chosen) + 1:
+                    chosen.append(int(c))
+            active = np.array(chosen)
+            Xs = Xg[:, active]
+        b = np.linalg.lstsq(Xs, yg, rcond=None)[0]
+        V = crv1_vcov(Xs, yg - Xs @ b, cg, n_absorbed=n_absorbed)
+        est[g, active] = b
+        ses[g, active] = np.sqrt(np.diag(V))
+    return uniq, est, ses
+
+
+def cluster_jackknife_vcov(
+    y: ArrayLike,
+    X: ArrayLike,
+    clusters: ArrayLike,
+    scale: Literal["mnw", "pyfixest"] = "mnw",
+    n_absorbed: int = 0,
+) -> np.ndarray:
+    """CV3 cluster jackknife on a :class:`ClusterDesign` (or any design without non-nested FE).
+
+    ``V = c sum_g (b_(g) - b)(b_(g) - b)'`` with ``b_(g)`` from the cluster blocks (pseudo-
+    inverse, as summclust and pyfixest) and ``c = (G-1)/G`` (``scale="mnw"``: MacKinnon,
+    Nielsen & Webb 2023, J. Econom. 232(2), eq. (20), the CV3 of summclust) or pyfixest's CRV1
+    factor ``G/(G-1) (N-1)/(N-K)``, ``K = k + n_absorbed`` (``scale="pyfixest"``).
+    """
+    return crv3_vcov(X, y, clusters, n_absorbed=n_absorbed, scale=scale)
+
+
+def partial_leverage(X: ArrayLike, clusters: ArrayLike, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cluster's partial leverage for coefficient ``j`` (MacKinnon, Nielsen & Webb 2023,
+    J. Econom. 232(2), sec. 6; summclust's "Partial L.").
+
+    ``x~`` = residual of column ``j`` of ``X`` on all other columns (FWL: with a
+    :class:`ClusterDesign` this is the regressor net of the other regressors, the nested FE
+    and the year effects); ``L_g = x~_g'x~_g / x~'x~``, so ``sum_g L_g = 1``.
+    Returns (cluster labels, L).
+    """
+    Xa = _as_2d(X)
+    n = Xa.shape[0]
+    labels = np.asarray(clusters)
+    codes, G = _cluster_codes(labels, n)
+    others = np.delete(Xa, j, axis=1)
+    xj = Xa[:, j]
+    if others.shape[1]:
+        xj = xj - others @ np.linalg.lstsq(others, xj, rcond=None)[0]
+    ss = np.bincount(codes, weights=xj**2, minlength=G)
+    return np.unique(labels), ss / ss.sum()
+
+
+def effective_clusters(X: ArrayLike, clusters: ArrayLike, j: int, rho: float = 0.0) -> float:
+    """Effective number of clusters G*(rho) of Carter, Schnepel & Steigerwald (2017, REStat
+    99(4), "Asymptotic behavior of a t-test robust to cluster heterogeneity"), for coefficient j.
+
+    With ``w = (X'X)^-1 e_j`` and ``Omega_g = rho 1 1' + (1 - rho) I``:
+    ``gamma_g = w' X_g' Omega_g X_g w``, ``Gamma = (1/G) sum_g ((gamma_g - gamma_bar) /
+    gamma_bar)^2`` and ``G* = G / (1 + Gamma)``. ``rho = 0`` (the default, summclust's G*(0))
+    makes ``gamma_g`` proportional to the partial leverage, so
+    ``G*(0) = G / (1 + G^2 var(L_g))`` (var with divisor G); ``G* = G`` iff all clusters have
+    the same partial leverage.
+    """
+    Xa = _as_2d(X)
+    n, k = Xa.shape
+    codes, G = _cluster_codes(np.asarray(clusters), n)
+    w = np.linalg.solve(Xa.T @ Xa, np.eye(k)[:, j])
+    xw = Xa @ w
+    gamma0 = np.bincount(codes, weights=xw**2, minlength=G)
+    gamma1 = np.bincount(codes, weights=xw, minlength=G) ** 2
+    gamma = rho * gamma1 + (1 - rho) * gamma0
+    bar = gamma.mean()
+    Gamma = float(np.mean(((gamma - bar) / bar) ** 2))
+    return G / (1 + Gamma)
+
+
+def wild_bootstrap_t_linear(
+    y: ArrayLike,
+    X: ArrayLike,
+    clusters: ArrayLike,
+    R: ArrayLike,
+    B: int = 9_999,
+    weights: WeightType = "webb",
+    seed: int | np.random.Generator | None = None,
+    n_absorbed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unrestricted wild cluster bootstrap-t ("WCU11") of linear combinations ``theta = R b``.
+
+    Bootstrap samples ``y* = X b + v_g u`` (``u`` the OLS residuals, one weight per cluster);
+    each draw's ``theta*_b = R b*_b`` and its CRV1 standard error ``se*_b`` (same small-sample
+    factor ``c = G/(G-1)(N-1)/(N-K)`` as the sample's) give ``t*_b = (theta*_b - theta)/se*_b``.
+    Computed without refitting (Roodman et al. 2019, sec. 3): for ``a = (X'X)^-1 r``, the draw's
+    cluster score contributions are ``Z_g = v_g c_g - sum_h H_gh v_h`` with ``c_g = a'S_g``,
+    ``H_gh = a'X_g'X_g (X'X)^-1 S_h``, ``S_g = X_g'u_g``; ``theta*_b - theta = sum_g v_g c_g``.
+
+    Returns (theta (m,), CRV1 se (m,), t* (m, B)). A studentised (bootstrap-t) interval is
+    ``theta -+ q se`` with ``q`` a quantile of ``|t*|`` (Hall 1992; Cameron, Gelbach & Miller
+    2008, sec. IV).
+    """
+    Xa, ya = _as_2d(X), _as_1d(y)
+    n, k = Xa.shape
+    codes, G = _cluster_codes(np.asarray(clusters), n)
+    Rm = np.atleast_2d(np.asarray(R, dtype=np.float64))
+    if Rm.shape[1] != k:
+        raise ValueError(f"R must have {k} columns, got {Rm.shape}")
+    xx_g = _group_sum(Xa[:, :, None] * Xa[:, None, :], codes, G)
+    xx_inv = np.linalg.inv(xx_g.sum(axis=0))
+    beta = xx_inv @ (Xa.T @ ya)
+    scores = _group_sum(Xa * (ya - Xa @ beta)[:, None], codes, G)  # (G, k)
+    ssc = G / (G - 1) * (n - 1) / (n - (k + int(n_absorbed)))
+    v, _ = draw_wild_weights(G, B, weights, seed)
+    A = Rm @ xx_inv  # (m, k): rows a'
+    C = scores @ A.T  # (G, m): c_g for each combination
+    M = xx_inv @ scores.T  # (k, G)
+    theta = Rm @ beta
+    se = np.sqrt(ssc * np.sum(C**2, axis=0))
+    t_boot = np.empty((Rm.shape[0], v.shape[1]))
+    for i in range(Rm.shape[0]):
+        H = np.einsum("i,gik,kh->gh", A[i], xx_g, M)
+        numer = C[:, i] @ v
+        Z = C[:, i][:, None] * v - H @ v
+        t_boot[i] = numer / np.sqrt(ssc * np.einsum("gb,gb->b", Z, Z))
+    return theta, se, t_boot
+
+
+# ---------------------------------------------------------------------------------------------
+# instrumental variables: 2SLS with CRV1, first-stage and Sanderson–Windmeijer F, Anderson–Rubin
+# ---------------------------------------------------------------------------------------------
+def _cluster_wald(X: np.ndarray, y: np.ndarray, clusters: np.ndarray, cols: list[int],
+                  n_absorbed: int) -> tuple[np.ndarray, float]:
+    """OLS of y on X and the CRV1 Wald statistic ``b_S' V_SS^-1 b_S`` of the columns S."""
+    b = np.linalg.lstsq(X, y, rcond=None)[0]
+    V = crv1_vcov(X, y - X @ b, clusters, n_absorbed=n_absorbed)
+    bs = b[cols]
+    return b, float(bs @ np.linalg.solve(V[np.ix_(cols, cols)], bs))
+
+
+def tsls(
+    y: ArrayLike,
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    n_absorbed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-stage least squares with a CRV1 covariance (FE partialled out beforehand).
+
+    ``X = [endog, exog]``, ``Z = [instruments, exog]``, ``Xh = Z (Z'Z)^-1 Z'X``;
+    ``b = (Xh'X)^-1 Xh'y``, ``u = y - X b`` and
+    ``V = c (Xh'Xh)^-1 [sum_g Xh_g'u_g u_g'Xh_g] (Xh'Xh)^-1`` with the CRV1 factor
+    ``c = G/(G-1) (N-1)/(N-K)``, ``K = cols(X) + n_absorbed`` (pyfixest's IV convention;
+    Cameron & Miller 2015, sec. VI). Returns (b, V) in the order ``[endog, exog]``.
+    """
+    E = _as_2d(endog)
+    Wx = np.empty((E.shape[0], 0)) if exog is None else _as_2d(exog)
+    X = np.column_stack([E, Wx])
+    Z = np.column_stack([_as_2d(instruments), Wx])
+    ya = _as_1d(y)
+    if Z.shape[1] < X.shape[1]:
+        raise ValueError("fewer instruments than endogenous regressors: not identified")
+    Xh = Z @ np.linalg.lstsq(Z, X, rcond=None)[0]
+    b = np.linalg.solve(Xh.T @ X, Xh.T @ ya)
+    u = ya - X @ b
+    return b, crv1_vcov(Xh, u, clusters, n_absorbed=n_absorbed)
+
+
+def first_stage_f(
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    n_absorbed: int = 0,
+) -> np.ndarray:
+    """Cluster-robust first-stage F of each endogenous regressor.
+
+    For endogenous ``x_j``: OLS of ``x_j`` on ``[Z, W]`` and ``F_j = pi' V_pi^-1 pi / q`` with
+    ``V_pi`` the CRV1 covariance of the ``q`` excluded-instrument coefficients (the Wald
+    statistic divided by its degrees of freedom; compare with F(q, G-1)). With one endogenous
+    regressor this is the robust first-stage F of Olea & Pflueger's setting without their
+    bias correction; with several, see :func:`sanderson_windmeijer_f`.
+    """
+    E = _as_2d(endog)
+    Zx = _as_2d(instruments)
+    Wx = np.empty((E.shape[0], 0)) if exog is None else _as_2d(exog)
+    q = Zx.shape[1]
+    A = np.column_stack([Zx, Wx])
+    cols = list(range(q))
+    return np.array([_cluster_wald(A, E[:, j], np.asarray(clusters), cols, n_absorbed)[1] / q
+                     for j in range(E.shape[1])])
+
+
+def sanderson_windmeijer_f(
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    n_absorbed: int = 0,
+) -> np.ndarray:
+    """Sanderson & Windmeijer (2016, J. Econom. 190(2)) conditional first-stage F, cluster-robust.
+
+    For endogenous ``x_j`` among ``p``: the 2SLS regression of ``x_j`` on the other endogenous
+    regressors ``X_-j`` (and ``W``) with instruments ``[Z, W]`` gives residuals ``e_j``; OLS of
+    ``e_j`` on ``[Z, W]`` and ``F_j = e' V^-1 e / (q - p + 1)`` with the CRV1 Wald statistic of
+    the ``q`` instrument coefficients (ivreg2's robust SW statistic divides the same Wald by
+    ``q - p + 1``). It measures whether ``x_j`` is identified *given* the others; with
+    ``p = 1`` it equals :func:`first_stage_f`.
+    """
+    E = _as_2d(endog)
+    Zx = _as_2d(instruments)
+    Wx = np.empty((E.shape[0], 0)) if exog is None else _as_2d(exog)
+    p = E.shape[1]
+    q = Zx.shape[1]
+    if q < p:
+        raise ValueError("fewer instruments than endogenous regressors: not identified")
+    A = np.column_stack([Zx, Wx])
+    cols = list(range(q))
+    out = np.empty(p)
+    for j in range(p):
+        if p == 1:
+            e = E[:, 0]
+        else:
+            others = np.delete(E, j, axis=1)
+            b, _ = tsls(E[:, j], others, Wx if Wx.shape[1] else None, Zx, clusters, n_absorbed)
+            e = E[:, j] - np.column_stack([others, Wx]) @ b
+        out[j] = _cluster_wald(A, e, np.asarray(clusters), cols, n_absorbed)[1] / (q - p + 1)
+    return out
+
+
+def anderson_rubin(
+    y: ArrayLike,
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    beta0: ArrayLike,
+    n_absorbed: int = 0,
+) -> tuple[float, float]:
+    """Cluster-robust Anderson–Rubin (1949) test of ``H0: beta_endog = beta0`` (all endogenous).
+
+    OLS of ``y - X_endog beta0`` on ``[Z, W]``; ``AR = Wald(Z coefficients, CRV1) / q``,
+    p-value from ``F(q, G-1)`` (the few-cluster reference distribution of a CRV1 Wald
+    statistic, as for the t tests; Andrews, Stock & Sun 2019, Annu. Rev. Econ. 11, sec. 5).
+    Valid however weak the instruments are. Returns (AR statistic, p-value).
+    """
+    E = _as_2d(endog)
+    Zx = _as_2d(instruments)
+    Wx = np.empty((E.shape[0], 0)) if exog is None else _as_2d(exog)
+    q = Zx.shape[1]
+    labels = np.asarray(clusters)
+    G = int(np.unique(labels).size)
+    ytil = _as_1d(y) - E @ np.atleast_1d(np.asarray(beta0, dtype=np.float64))
+    _, wald = _cluster_wald(np.column_stack([Zx, Wx]), ytil, labels, list(range(q)), n_absorbed)
+    stat = wald / q
+    return stat, float(stats.f(q, G - 1).sf(stat))
+
+
+def anderson_rubin_set(
+    y: ArrayLike,
+    endog: ArrayLike,
+    exog: ArrayLike | None,
+    instruments: ArrayLike,
+    clusters: ArrayLike,
+    grid: np.ndarray,
+    level: float = 0.95,
+    n_absorbed: int = 0,
+) -> tuple[list[tuple[float, float]], bool]:
+    """Anderson–Rubin confidence set of one endogenous coefficient by test inversion on ``grid``:
+    the values ``b0`` with AR p-value above ``1 - level``, as a list of (low, high) runs of
+    grid points. The flag is True when the set reaches an end of the grid (it may then be
+    unbounded: with weak instruments AR sets can be unbounded or disjoint)."""
+    accepted = np.array([anderson_rubin(y, endog, exog, instruments, clusters, [b0],
+                                        n_absorbed)[1] > 1 - level for b0 in grid])
+    runs: list[tuple[float, float]] = []
+    start = None
+    for i, ok in enumerate(accepted):
+        if ok and start is None:
+            start = i
+        if start is not None and (not ok or i == len(grid) - 1):
+            end = i if ok else i - 1
+            runs.append((float(grid[start]), float(grid[end])))
+            start = None
+    return runs, bool(accepted[0] or accepted[-1])

@@ -11,8 +11,12 @@ which is linear in the coefficients, ``ME = g'b`` with gradient ``g_t = prod m``
 (Brambor, Clark & Golder 2006, Political Analysis 14(1); Aiken & West 1991).
 
 * :func:`marginal_effect` — effect, SE and CI at chosen moderator values;
-* :func:`bootstrap_band` — percentile (and sup-t uniform) bands from coefficient draws,
-  e.g. :func:`analysis.inference.wild_bootstrap_coefficient_draws`;
+* :func:`studentized_band` — bootstrap-t (studentised) bands from wild-bootstrap t draws
+  (:func:`analysis.inference.wild_bootstrap_t_linear`), on the same CRV1 scale as the
+  delta-method intervals; the project shows only these beside t(G-1) intervals;
+* :func:`bootstrap_band` — percentile (and sup-t uniform) bands from coefficient draws (not
+  used for the reported figures: a raw percentile band of an unscaled bootstrap is narrower
+  than the t(G-1) interval it would sit beside);
 * :func:`johnson_neyman` — the moderator values where the effect turns significant;
 * :func:`binned_interaction` — Hainmueller, Mummolo & Xu (2019) binning estimator.
 """
@@ -32,6 +36,7 @@ __all__ = [
     "johnson_neyman",
     "marginal_effect",
     "marginal_effect_gradient",
+    "studentized_band",
 ]
 
 
@@ -183,6 +188,33 @@ def bootstrap_band(
     return out
 
 
+def studentized_band(
+    estimate: np.ndarray, std_error: np.ndarray, t_draws: np.ndarray, level: float = 0.95
+) -> pd.DataFrame:
+    """Symmetric bootstrap-t band: ``estimate -+ q * std_error`` per point.
+
+    ``q`` is the ``level`` quantile of ``|t*_b|`` over the draws of that point, with
+    ``t*_b = (theta*_b - theta) / se*_b`` studentised by each draw's own CRV1 standard error
+    (Hall 1992, "The Bootstrap and Edgeworth Expansion", sec. 3.5; Cameron, Gelbach & Miller
+    2008, REStat 90(3)). ``std_error`` must be the delta-method CRV1 SE with the same
+    small-sample factor the draws used, so the band differs from the t(G-1) interval only
+    through ``q`` versus the t(G-1) critical value. The symmetric form matches the
+    two-sided symmetric bootstrap p-values reported elsewhere.
+
+    Returns a DataFrame with ``estimate``, ``std_error``, ``q``, ``ci_low``, ``ci_high``.
+    """
+    est = np.asarray(estimate, dtype=np.float64).ravel()
+    se = np.asarray(std_error, dtype=np.float64).ravel()
+    t = np.atleast_2d(np.asarray(t_draws, dtype=np.float64))
+    if t.shape[0] != est.shape[0] or se.shape != est.shape:
+        raise ValueError(f"shapes differ: estimate {est.shape}, se {se.shape}, draws {t.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    q = np.quantile(np.abs(t), level, axis=1)
+    return pd.DataFrame({"estimate": est, "std_error": se, "q": q,
+                         "ci_low": est - q * se, "ci_high": est + q * se})
+
+
 def johnson_neyman(
     params: pd.Series,
     vcov: pd.DataFrame | np.ndarray,
@@ -296,6 +328,7 @@ def binned_interaction(
     n_bins: int = 3,
     cluster: str | None = None,
     level: float = 0.95,
+    extra_terms: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Hainmueller, Mummolo & Xu (2019, Political Analysis 27(2)) binning estimator.
 
@@ -310,6 +343,11 @@ def binned_interaction(
     its marginal effect evaluated at the same ``z_j`` for comparison; if the linear model is
     right, each ``a_j`` should be close to its linear prediction.
 
+    ``extra_terms`` (pyfixest formula terms, e.g. ``"gpr:ti"``) enter *both* models, so the
+    check runs inside the full model: in M4, binning RN keeps TI and GPR x TI in both the binned
+    and the linear model (the linear model is then M4 itself); other moderators in
+    ``controls`` are evaluated at 0 (their centred mean).
+
     Inference: CRV1 clustered on ``cluster`` (t(G-1)) if given, else HC1.
 
     Returns
@@ -320,9 +358,11 @@ def binned_interaction(
     """
     import pyfixest as pf
 
-    controls, fe = list(controls), list(fe)
+    controls, fe, extra = list(controls), list(fe), list(extra_terms)
+    extra_vars = [f for t in extra for f in t.split(":")]
     needed = list(
-        dict.fromkeys([y, focal, moderator, *controls, *fe, *([cluster] if cluster else [])])
+        dict.fromkeys([y, focal, moderator, *controls, *extra_vars, *fe,
+                       *([cluster] if cluster else [])])
     )
     d = frame[needed].dropna().reset_index(drop=True)
     try:
@@ -348,18 +388,21 @@ def binned_interaction(
             rhs_rest.append(f"hmx_b{j}")
     vcov: str | dict[str, str] = {"CRV1": cluster} if cluster else "hetero"
     fe_part = " | " + " + ".join(fe) if fe else ""
-    fml_bin = f"{y} ~ " + " + ".join([*rhs_x, *rhs_rest, *controls]) + fe_part
+    fml_bin = f"{y} ~ " + " + ".join([*rhs_x, *rhs_rest, *controls, *extra]) + fe_part
     fit_bin = pf.feols(fml_bin, data=d, vcov=vcov)
     ci = fit_bin.confint(alpha=1 - level)
     est = fit_bin.coef()[rhs_x].to_numpy()
     se = fit_bin.se()[rhs_x].to_numpy()
 
-    fml_lin = f"{y} ~ " + " + ".join([focal, moderator, f"{focal}:{moderator}", *controls])
+    fml_lin = f"{y} ~ " + " + ".join([focal, moderator, f"{focal}:{moderator}", *controls,
+                                      *extra])
     fit_lin = pf.feols(fml_lin + fe_part, data=d, vcov=vcov)
     names = list(fit_lin.coef().index)
     V = pd.DataFrame(np.asarray(fit_lin._vcov), index=names, columns=names)
+    others = {f: 0.0 for f in extra_vars if f not in (focal, moderator)}
     lin = marginal_effect(
-        fit_lin.coef(), V, focal, {moderator: medians}, df=int(fit_lin._df_t), level=level
+        fit_lin.coef(), V, focal, {moderator: medians, **others}, df=int(fit_lin._df_t),
+        level=level,
     )
 
     return pd.DataFrame(

@@ -2,8 +2,10 @@
 
 Reads ``data/processed/panel.parquet`` and ``specs/models.yaml``. Writes
 ``data/processed/estimation_panel.parquet`` (the exact estimation frame, centred terms included),
-``outputs/estimates.csv`` (tidy, one row per model × term), ``outputs/tables/main_results.*``,
-descriptive statistics and correlations, marginal effects (delta-method and bootstrap bands),
+``outputs/estimates.csv`` (tidy, one row per model × term), ``outputs/cluster_influence.csv``
+(one row per model × key term × cluster), ``outputs/tables/main_results.*`` with the companion
+``main_results_pvalues.*`` and ``cluster_influence.*``, descriptive statistics and correlations,
+marginal effects (delta-method CIs and studentised wild-bootstrap-t bands),
 Johnson–Neyman intervals, the binned linearity check and their figures.
 
 Run ``python -m analysis.models --help``.
@@ -21,9 +23,16 @@ import pandas as pd
 import yaml
 
 from analysis import config, marginal
-from analysis.estimation import ModelResult, add_interactions, centre, estimate, tidy
+from analysis.estimation import (
+    INFLUENCE_COLUMNS,
+    ModelResult,
+    add_interactions,
+    centre,
+    estimate,
+    tidy,
+)
 from analysis.figures import save_figure
-from analysis.inference import wild_bootstrap_coefficient_draws
+from analysis.inference import wild_bootstrap_t_linear
 from analysis.io import (
     DataError,
     atomic_write_text,
@@ -32,10 +41,17 @@ from analysis.io import (
     write_parquet,
 )
 from analysis.schemas import ESTIMATION_SCHEMA, validate
-from analysis.tables import frame_table, write_docx, write_regression_table
+from analysis.tables import (
+    P_VALUE_CONVENTION,
+    frame_table,
+    high_leverage_note,
+    write_docx,
+    write_regression_table,
+)
 
 ESTIMATES_COLUMNS = ["model", "term", "estimate", "std_error", "p_value", "se_crv3", "se_dk",
-                     "p_wcr", "p_wcr_rademacher", "n_obs", "n_clusters", "within_r2", "formula"]
+                     "p_wcr", "p_wcr_rademacher", "n_obs", "n_clusters", "within_r2", "formula",
+                     "p_crv3", "p_dk", "se_crv3_pyfixest", "n_periods"]
 
 
 def load_model_spec(path: Path = config.SPECS / "models.yaml") -> dict:
@@ -97,6 +113,42 @@ def estimates_frame(results: list[ModelResult]) -> pd.DataFrame:
     return pd.concat([tidy(r) for r in results], ignore_index=True)[ESTIMATES_COLUMNS]
 
 
+def influence_frame(results: list[ModelResult]) -> pd.DataFrame:
+    """``outputs/cluster_influence.csv``: one row per model x key term x cluster."""
+    frames = [r.influence for r in results if r.influence is not None]
+    if not frames:
+        return pd.DataFrame(columns=INFLUENCE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[INFLUENCE_COLUMNS]
+
+
+def influence_summary(influence: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """Per model x term: the cluster with the largest partial leverage, G* and the LOO range."""
+    rows = []
+    for (model, term), group in influence.groupby(["model", "term"], sort=False):
+        top = group.loc[group["partial_leverage"].idxmax()]
+        rows.append({"model": model, "term": labels.get(term, term),
+                     "largest leverage": top["cluster"],
+                     "partial leverage": top["partial_leverage"],
+                     "G*": group["g_star"].iloc[0],
+                     "LOO estimate min": group["estimate_loo"].min(),
+                     "LOO estimate max": group["estimate_loo"].max(),
+                     "leverage > 0.5": "yes" if top["partial_leverage"] > 0.5 else ""})
+    return pd.DataFrame(rows)
+
+
+def pvalue_table(estimates: pd.DataFrame, labels: dict[str, str], order: list[str]
+                 ) -> pd.DataFrame:
+    """Every coefficient with its p-value under each inference the pipeline computes."""
+    rank = {t: i for i, t in enumerate(order)}
+    out = estimates.assign(_r=estimates["term"].map(rank)).sort_values(["model", "_r"])
+    return pd.DataFrame({
+        "model": out["model"], "term": out["term"].map(lambda t: labels.get(t, t)),
+        "estimate": out["estimate"], "SE CRV1": out["std_error"], "p CRV1": out["p_value"],
+        "SE CRV3 (MNW)": out["se_crv3"], "p CRV3": out["p_crv3"],
+        "SE DK": out["se_dk"], "p DK": out["p_dk"],
+        "p WCR Webb": out["p_wcr"], "p WCR Rademacher (enum.)": out["p_wcr_rademacher"]})
+
+
 def write_estimates(frame: pd.DataFrame, path: Path) -> Path:
     """CSV with a fixed float format, so repeated runs are byte-identical."""
     return atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g",
@@ -106,36 +158,43 @@ def write_estimates(frame: pd.DataFrame, path: Path) -> Path:
 # --------------------------------------------------------------------------- marginal effects
 def marginal_effects(result: ModelResult, frame: pd.DataFrame, spec: dict) -> dict:
     """dSYN/dGPR at percentiles of each moderator (the other held at its mean, 0 after centring),
-    with delta-method CIs (t(G-1)) and percentile bands from the unrestricted wild bootstrap."""
+    with delta-method CIs (CRV1, t(G-1)) and symmetric studentised wild-bootstrap-t bands with
+    the same CRV1 small-sample factor (:func:`analysis.inference.wild_bootstrap_t_linear`,
+    year effects re-estimated in every draw, :func:`analysis.marginal.studentized_band`)."""
     focal = spec["focal"]
     params = result.table["estimate"]
     df = result.n_clusters - 1
-    draws = wild_bootstrap_coefficient_draws(
-        result.partialled[result.dependent].to_numpy(),
-        result.partialled[result.regressors].to_numpy(), result.cluster_values,
-        B=int(spec["bootstrap"]["band_draws"]), weights=spec["bootstrap"]["weights"],
-        seed=int(spec["bootstrap"]["seed"]))
+    design = result.design
+    boot = spec["bootstrap"]
+
+    def band(grid_values: dict) -> pd.DataFrame:
+        grad, _ = marginal.marginal_effect_gradient(result.regressors, focal, grid_values)
+        R = np.zeros((grad.shape[0], design.X.shape[1]))
+        R[:, :grad.shape[1]] = grad
+        theta, se, t_draws = wild_bootstrap_t_linear(
+            design.y, design.X, design.clusters, R, B=int(boot["band_draws"]),
+            weights=boot["weights"], seed=int(boot["seed"]), n_absorbed=design.n_absorbed)
+        return marginal.studentized_band(theta, se, t_draws)
+
     out: dict = {"percentiles": [], "curves": {}, "johnson_neyman": {}}
     for moderator in spec["moderators"]:
         others = {m: 0.0 for m in spec["moderators"] if m != moderator and m in params.index}
         values = np.percentile(frame[moderator], spec["marginal_effects"]["percentiles"])
         table = marginal.marginal_effect(params, result.vcov_crv1, focal,
                                          {moderator: values, **others}, df)
-        band = marginal.bootstrap_band(draws, result.regressors, focal,
-                                       {moderator: values, **others})
+        boot_band = band({moderator: values, **others})
         table["percentile"] = spec["marginal_effects"]["percentiles"]
         table["moderator"] = moderator
         table["moderator_raw"] = values + frame[f"{moderator}_raw"].mean()
-        table["boot_low"] = band["ci_low"].to_numpy()
-        table["boot_high"] = band["ci_high"].to_numpy()
+        table["boot_t_low"] = boot_band["ci_low"].to_numpy()
+        table["boot_t_high"] = boot_band["ci_high"].to_numpy()
         out["percentiles"].append(table)
         grid = np.linspace(frame[moderator].min(), frame[moderator].max(), 60)
         curve = marginal.marginal_effect(params, result.vcov_crv1, focal,
                                          {moderator: grid, **others}, df)
-        curve_band = marginal.bootstrap_band(draws, result.regressors, focal,
-                                             {moderator: grid, **others})
-        curve["boot_low"] = curve_band["ci_low"].to_numpy()
-        curve["boot_high"] = curve_band["ci_high"].to_numpy()
+        curve_band = band({moderator: grid, **others})
+        curve["boot_t_low"] = curve_band["ci_low"].to_numpy()
+        curve["boot_t_high"] = curve_band["ci_high"].to_numpy()
         out["curves"][moderator] = curve
         out["johnson_neyman"][moderator] = marginal.johnson_neyman(
             params, result.vcov_crv1, focal, moderator, df, other_moderators_at=others,
@@ -157,9 +216,9 @@ def plot_marginal_effects(effects: dict, frame: pd.DataFrame, spec: dict, figure
         x = curve[moderator]
         ax.fill_between(x, curve["ci_low"], curve["ci_high"], color="#9ecae1", alpha=0.6,
                         label="95% CI, delta method (CRV1, t(G-1))")
-        ax.plot(x, curve["boot_low"], color="#08519c", ls="--", lw=1,
-                label="95% band, wild cluster bootstrap")
-        ax.plot(x, curve["boot_high"], color="#08519c", ls="--", lw=1)
+        ax.plot(x, curve["boot_t_low"], color="#08519c", ls="--", lw=1,
+                label="95% band, wild cluster bootstrap-t (CRV1 scale)")
+        ax.plot(x, curve["boot_t_high"], color="#08519c", ls="--", lw=1)
         ax.plot(x, curve["estimate"], color="black", lw=1.8, label="dSYN/dGPR")
         ax.axhline(0, color="grey", lw=0.8)
         rug = frame[moderator].to_numpy()
@@ -222,26 +281,42 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     write_parquet(frame, processed / "estimation_panel.parquet")
     boot = spec["bootstrap"]
     print(f"[models] M1–M5 with CRV1, CRV3, Driscoll–Kraay and WCR bootstrap "
-          f"(Webb, B={boot['B']:,}, seed {boot['seed']}; Rademacher 2^G enumeration)", flush=True)
+          f"(Webb, B={boot['B']:,}, seed {boot['seed']}; Rademacher 2^G enumeration; year effects "
+          "re-estimated in every draw)", flush=True)
     results = fit_models(frame, spec)
     estimates = estimates_frame(results)
     write_estimates(estimates, outputs / "estimates.csv")
 
+    influence = influence_frame(results)
+    write_estimates(influence, outputs / "cluster_influence.csv")
+
     labels = spec["labels"]
     order = [*spec["models"]["M5"], *spec["controls"]]
+    convention = P_VALUE_CONVENTION.format(B=int(boot["B"]), seed=boot["seed"])
+    leverage = high_leverage_note(influence, labels)
     note = (f"Two-way FE (country, year) estimated with linearmodels PanelOLS; GPR, RN and TI "
             f"mean-centred on the estimation sample ({years}). Standard errors in parentheses: "
-            "CRV1 clustered by country with t(G-1) p-values. WCR p: wild cluster restricted "
-            f"bootstrap-t, Webb weights, B = {boot['B']:,}. * p<0.1, ** p<0.05, *** p<0.01.")
+            "CRV1 clustered by country. Stars from CRV1 with t(G-1): * p<0.1, ** p<0.05, "
+            f"*** p<0.01. {convention} CRV3 and enumeration p-values: companion table "
+            f"main_results_pvalues. {leverage}").strip()
     write_regression_table(results, labels, order, tables / "main_results",
                            "Geopolitical risk and China–ASEAN mineral-chain synergy", note)
-    wcr_note = note.replace("Standard errors in parentheses: CRV1",
-                            "Stars from the WCR bootstrap; SEs in parentheses: CRV1")
+    wcr_note = note.replace("Stars from CRV1 with t(G-1)",
+                            "Stars on every row (controls included) from the WCR bootstrap "
+                            "(Webb)")
     write_regression_table(results, labels, order, tables / "main_results_wcr_stars",
                            "Main results, stars from the wild cluster bootstrap", wcr_note,
                            star_source="p_wcr")
     write_docx(results, labels, order, tables / "main_results.docx",
                "Geopolitical risk and China–ASEAN mineral-chain synergy", note)
+    frame_table(pvalue_table(estimates, labels, order), tables / "main_results_pvalues",
+                "p-values of every coefficient under each inference (companion to the main "
+                "table). " + convention + (" " + leverage if leverage else ""),
+                float_format="%.4f")
+    frame_table(influence_summary(influence, labels), tables / "cluster_influence",
+                "Cluster influence of the key terms: largest partial leverage, effective "
+                "number of clusters G*(0) (Carter, Schnepel & Steigerwald 2017) and the range "
+                "of leave-one-country-out estimates")
 
     raw_vars = [spec["dependent"], *[f"{c}_raw" for c in spec["centre"]], *spec["controls"]]
     raw_labels = {f"{c}_raw": labels.get(c, c) for c in spec["centre"]} | labels | {
@@ -259,7 +334,7 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     effects = marginal_effects(me_model, frame, spec)
     me_table = pd.concat(effects["percentiles"], ignore_index=True)[
         ["moderator", "percentile", "moderator_raw", "estimate", "std_error", "p_value",
-         "ci_low", "ci_high", "boot_low", "boot_high"]]
+         "ci_low", "ci_high", "boot_t_low", "boot_t_high"]]
     frame_table(me_table, tables / "marginal_effects",
                 f"dSYN/dGPR at percentiles of each moderator ({me_model.name})")
     jn_rows = [{"moderator": m, "region": jn["region"], "roots": ", ".join(
@@ -271,13 +346,20 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
                 f"Johnson–Neyman intervals for dSYN/dGPR ({me_model.name}, 95%)")
     plot_marginal_effects(effects, frame, spec, figures, me_model.name)
     binned = {}
+    me_terms = spec["models"][me_model.name]
     for moderator in spec["moderators"]:
         others = [m for m in spec["moderators"] if m != moderator]
+        # inside the marginal-effects model: the other moderators and their interactions
+        # with the focal variable are in both the binned and the linear model
+        extra = [t for t in me_terms if ":" in t and moderator not in t.split(":")]
         binned[moderator] = marginal.binned_interaction(
-            frame, spec["dependent"], spec["focal"], moderator, [*others, *spec["controls"]],
-            spec["fixed_effects"], n_bins=3, cluster=spec["cluster"])
+            frame, spec["dependent"], spec["focal"], moderator,
+            [*[m for m in others if m in me_terms], *spec["controls"]],
+            spec["fixed_effects"], n_bins=3, cluster=spec["cluster"], extra_terms=extra)
     frame_table(pd.concat([b.assign(moderator=m) for m, b in binned.items()], ignore_index=True),
-                tables / "binned_linearity", "Binned estimator (terciles) versus linear model")
+                tables / "binned_linearity",
+                f"Binned estimator (terciles) versus the linear model, both inside "
+                f"{me_model.name} (other moderator and its interaction with GPR included)")
     plot_binned(binned, figures)
     print(f"[models] wrote outputs/estimates.csv and tables/figures in "
           f"{time.perf_counter() - started:.1f}s", flush=True)

@@ -156,12 +156,37 @@ def model_for(check: dict, model: dict, models_spec: dict) -> dict:
     return {**model, "terms": models_spec["models"][name]}
 
 
+#: Randomisation-inference schemes (METHODS.md section 6) and their size at 5% under a true
+#: null, measured by ``make bench`` (analysis/bench.py: G = 11 unbalanced clusters, AR(1)
+#: regressor with a common year shock, AR(1) errors within country; 4,000 replications, 199
+#: permutations each, Monte Carlo s.e. about 0.0035). Rule (Bradley 1978, "Robustness?", Br. J. Math. Stat. Psychol.
+#: 31(2), liberal criterion): a scheme whose rejection rate lies within [0.025, 0.075] reports
+#: its p-value as inference (kind "ri"); otherwise its row is kind "placebo" (shown, never read
+#: as a test). Update these numbers when the bench changes.
+RI_SCHEMES: dict[str, dict] = {
+    "countries": {"description": "whole country paths permuted across countries",
+                  "bench_size": 0.0510},
+    "years": {"description": "whole years of the cross-section permuted jointly",
+              "bench_size": 0.0548},
+    "shift": {"description": "all countries' paths shifted jointly in time (circular, every "
+                             "shift enumerated)", "bench_size": 0.0490},
+}
+SIZE_BAND = (0.025, 0.075)
+
+
+def ri_size_ok(scheme: str) -> bool:
+    """True when the scheme's bench size at 5% is within Bradley's liberal band."""
+    size = RI_SCHEMES[scheme]["bench_size"]
+    return size is not None and SIZE_BAND[0] <= size <= SIZE_BAND[1]
+
+
 def check_kind(check: dict) -> str:
-    """variant (enters the specification curve), jackknife, placebo or iv."""
+    """variant (enters the specification curve), jackknife, ri (randomisation inference whose
+    size the bench confirms), placebo (a permutation scheme whose size is off) or iv."""
     if check.get("jackknife"):
         return "jackknife"
     if check.get("permute"):
-        return "placebo"
+        return "ri" if ri_size_ok(check["permute"]["scheme"]) else "placebo"
     if check.get("iv"):
         return "iv"
     return "variant"
@@ -192,55 +217,97 @@ def standardiser(frame: pd.DataFrame, term: str, dependent: str) -> float:
     return float(frame[term].std() / frame[dependent].std())
 
 
-def permutation_test(frame: pd.DataFrame, model: dict, variable: str, scheme: str, draws: int,
-                     seed: int, terms: list[str], entity: str = "iso3") -> dict[str, float]:
-    """Randomisation-inference p-values: share of |b*| >= |b| over permuted data (+1 smoothing).
+def crv1_t(frame: pd.DataFrame, dependent: str, regressors: list[str], terms: list[str],
+           entity: str = "iso3", cluster: str = "iso3") -> dict[str, float]:
+    """CRV1 t statistics (pyfixest's small-sample factor) of ``terms`` in the two-way FE model."""
+    wide = inference.partial_out_fixed_effects(frame, [dependent, *regressors], [entity, "year"])
+    X, y = wide[regressors].to_numpy(), wide[dependent].to_numpy()
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    n_abs = inference.count_absorbed_parameters(frame, [entity, "year"], cluster)
+    V = inference.crv1_vcov(X, y - X @ beta, frame[cluster].to_numpy(), n_absorbed=n_abs)
+    idx = {t: regressors.index(t) for t in terms}
+    return {t: float(beta[i] / np.sqrt(V[i, i])) for t, i in idx.items()}
 
-    scheme "years": the variable's values are shuffled across years within each country;
-    scheme "countries": its values are shuffled across countries within each year. Centring and
-    the interaction terms are recomputed on each permuted sample.
+
+def permuted_grids(grid: np.ndarray, scheme: str, draws: int, rng: np.random.Generator
+                   ) -> list[np.ndarray]:
+    """Permutations of a countries x years grid of one variable (NaN where missing).
+
+    * ``countries``: row i gets row pi(i), a whole country path moved to another country;
+    * ``years``: column t gets column pi(t), the whole cross-section of year pi(t) moved to
+      year t jointly for every country (keeps the cross-sectional dependence);
+    * ``shift``: every country's path shifted by the same s years, circularly; all T - 1
+      non-zero shifts are enumerated (``draws`` is ignored), so p has resolution 1/T.
+    Random permutations may repeat and may include the identity (Lehmann & Romano 2005,
+    sec. 15.2.1: the (1 + #)/(1 + draws) p-value is then still valid).
+    """
+    if scheme == "countries":
+        return [grid[rng.permutation(grid.shape[0]), :] for _ in range(draws)]
+    if scheme == "years":
+        return [grid[:, rng.permutation(grid.shape[1])] for _ in range(draws)]
+    if scheme == "shift":
+        return [np.roll(grid, s, axis=1) for s in range(1, grid.shape[1])]
+    raise ValueError(f"unknown permutation scheme {scheme!r}: use countries, years or shift")
+
+
+def permutation_test(panel: pd.DataFrame, check: dict, model: dict, variable: str, scheme: str,
+                     draws: int, seed: int, terms: list[str], entity: str = "iso3",
+                     cluster: str = "iso3") -> dict[str, float]:
+    """Randomisation-inference p-values that respect the data's dependence (METHODS.md sec. 6).
+
+    The variable's country x year grid (from the full panel, before any row is dropped) is
+    permuted as a whole (:func:`permuted_grids`: whole country paths, whole years of the
+    cross-section, or joint time shifts); the permuted grid replaces the variable in the panel,
+    and the check's estimation frame is rebuilt by :func:`prepare_variant`, so the complete-row
+    restriction, centring and interaction terms are recomputed in every draw (a permuted value
+    that lands on a missing cell drops that row, exactly as missing data do in the sample).
+    Statistic: the CRV1 t (studentised; Chung & Romano 2013, Ann. Stat. 41(2); DiCiccio &
+    Romano 2017, JASA 112), p = (1 + #{|t*| >= |t|}) / (1 + number of draws), two-sided.
     """
     rng = np.random.default_rng(seed)
     regressors = [*model["terms"], *model["controls"]]
-    observed = _coefficients(frame, model, regressors, entity)
+    frame = prepare_variant(panel, check, model, entity)
+    observed = crv1_t(frame, model["dependent"], regressors, terms, entity, cluster)
+    cells = panel[["iso3", "year", variable]].drop_duplicates(["iso3", "year"])
+    countries = np.sort(cells["iso3"].unique())
+    years = np.sort(cells["year"].unique())
+    grid = np.full((len(countries), len(years)), np.nan)
+    grid[np.searchsorted(countries, cells["iso3"]), np.searchsorted(years, cells["year"])] = \
+        cells[variable].to_numpy(dtype=float)
+    rows = np.searchsorted(countries, panel["iso3"].to_numpy())
+    cols = np.searchsorted(years, panel["year"].to_numpy())
     hits = dict.fromkeys(terms, 0)
-    group = entity if scheme == "years" else "year"
-    if scheme not in ("years", "countries"):
-        raise ValueError(f"unknown permutation scheme {scheme!r}")
-    positions = list(frame.groupby(group).indices.values())
-    base_values = frame[variable].to_numpy()
-    for _ in range(draws):
-        permuted = frame.copy()
-        values = base_values.copy()
-        for idx in positions:
-            values[idx] = base_values[rng.permutation(idx)]
-        permuted[variable] = values - values.mean()
-        permuted = add_interactions(permuted.drop(columns=[t for t in model["terms"] if ":" in t]),
-                                    [t for t in model["terms"] if ":" in t])
-        b = _coefficients(permuted, model, regressors, entity)
+    grids = permuted_grids(grid, scheme, draws, rng)
+    for permuted_grid in grids:
+        permuted = panel.copy()
+        permuted[variable] = permuted_grid[rows, cols]
+        sample = prepare_variant(permuted, check, model, entity)
+        t = crv1_t(sample, model["dependent"], regressors, terms, entity, cluster)
         for term in terms:
-            hits[term] += abs(b[term]) >= abs(observed[term]) - 1e-15
-    return {term: (hits[term] + 1) / (draws + 1) for term in terms}
-
-
-def _coefficients(frame: pd.DataFrame, model: dict, regressors: list[str], entity: str
-                  ) -> dict[str, float]:
-    wide = inference.partial_out_fixed_effects(frame, [model["dependent"], *regressors],
-                                               [entity, "year"])
-    beta = np.linalg.lstsq(wide[regressors].to_numpy(), wide[model["dependent"]].to_numpy(),
-                           rcond=None)[0]
-    return dict(zip(regressors, beta, strict=True))
+            hits[term] += abs(t[term]) >= abs(observed[term]) * (1 - 1e-12)
+    return {term: (hits[term] + 1) / (len(grids) + 1) for term in terms}
 
 
 def iv_estimate(frame: pd.DataFrame, model: dict, endogenous: str, instrument: str,
-                panel: pd.DataFrame, entity: str = "iso3") -> dict:
-    """2SLS with two-way FE (partialled out), clustered by country.
+                panel: pd.DataFrame, entity: str = "iso3", cluster: str = "iso3",
+                min_f: float = 10.0) -> dict:
+    """2SLS with two-way FE, CRV1 by country, and weak-instrument diagnostics.
 
-    The endogenous variable and its interactions with the moderators are instrumented by the
-    instrument and the same interactions with it (all centred). linearmodels IV2SLS on the
-    FE-partialled data; CRV1 with linearmodels' finite-sample correction; p-values from t(G-1).
+    The endogenous variable and every model term containing it are instrumented by the
+    (centred) instrument and the same terms with the instrument in its place. FE are
+    partialled out of every variable (FWL holds for 2SLS); the controls and the other terms
+    are included exogenous regressors. Reports, per endogenous term, the cluster-robust
+    first-stage F and the Sanderson–Windmeijer conditional F
+    (:func:`analysis.inference.first_stage_f`, :func:`~analysis.inference.sanderson_windmeijer_f`),
+    and an Anderson–Rubin test (F(q, G-1)): with one endogenous regressor of ``H0: beta = 0``
+    plus the 95% AR confidence set by grid inversion; with several, the joint test that all
+    endogenous coefficients are 0. SEs: CRV1 with pyfixest's factor ``G/(G-1)(N-1)/(N-K)``;
+    p-values from t(G-1).
+
+    Status: with one endogenous regressor, "identified" if F >= ``min_f`` else "weak
+    instrument: use the AR test"; with several, "not identified" when the smallest SW F is
+    below ``min_f`` (Staiger & Stock's rule of thumb, applied to the conditional F as SW do).
     """
-    from linearmodels.iv import IV2SLS
     from scipy import stats
 
     data = frame.merge(panel[[entity, "year", instrument]].rename(
@@ -250,34 +317,104 @@ def iv_estimate(frame: pd.DataFrame, model: dict, endogenous: str, instrument: s
     exog_terms = [t for t in model["terms"] if t not in endog_terms] + model["controls"]
     z_terms = []
     for term in endog_terms:
-        name = term.replace(endogenous, "_z")
+        name = ":".join("_z" if f == endogenous else f for f in term.split(":"))
         data[name] = np.prod([data[f] for f in name.split(":")], axis=0)
         z_terms.append(name)
     cols = [model["dependent"], *endog_terms, *exog_terms, *z_terms]
     wide = inference.partial_out_fixed_effects(data, cols, [entity, "year"])
-    fit = IV2SLS(wide[model["dependent"]], wide[exog_terms], wide[endog_terms],
-                 wide[z_terms]).fit(cov_type="clustered", clusters=data[entity].to_numpy())
-    g = data["iso3"].nunique()
-    t = fit.params / fit.std_errors
-    p = pd.Series(2 * stats.t(g - 1).sf(np.abs(t)), index=fit.params.index)
-    first_stage = fit.first_stage.diagnostics
-    return {"params": fit.params, "se": fit.std_errors, "p": p, "n_obs": int(fit.nobs),
-            "n_clusters": g, "first_stage_f": first_stage["f.stat"].to_dict()}
+    clusters = data[cluster].to_numpy()
+    n_abs = inference.count_absorbed_parameters(data, [entity, "year"], cluster)
+    y, E = wide[model["dependent"]].to_numpy(), wide[endog_terms].to_numpy()
+    W, Z = wide[exog_terms].to_numpy(), wide[z_terms].to_numpy()
+    b, V = inference.tsls(y, E, W, Z, clusters, n_abs)
+    names = [*endog_terms, *exog_terms]
+    g = int(pd.unique(clusters).size)
+    se = np.sqrt(np.diag(V))
+    params, se = pd.Series(b, index=names), pd.Series(se, index=names)
+    p = pd.Series(2 * stats.t(g - 1).sf(np.abs(params / se)), index=names)
+    fs = inference.first_stage_f(E, W, Z, clusters, n_abs)
+    sw = inference.sanderson_windmeijer_f(E, W, Z, clusters, n_abs)
+    ar_stat, ar_p = inference.anderson_rubin(y, E, W, Z, clusters, np.zeros(len(endog_terms)),
+                                             n_abs)
+    out = {"params": params, "se": se, "p": p, "n_obs": len(data), "n_clusters": g,
+           "endogenous": endog_terms, "instruments": z_terms,
+           "first_stage_f": dict(zip(endog_terms, fs, strict=True)),
+           "sw_f": dict(zip(endog_terms, sw, strict=True)),
+           "ar_stat": ar_stat, "ar_p": ar_p, "ar_set": None, "ar_set_open": None}
+    if len(endog_terms) == 1:
+        grid = b[0] + se.iloc[0] * np.linspace(-20, 20, 801)
+        runs, open_ = inference.anderson_rubin_set(y, E, W, Z, clusters, grid,
+                                                   n_absorbed=n_abs)
+        out["ar_set"], out["ar_set_open"] = runs, open_
+        out["status"] = ("identified" if fs[0] >= min_f
+                         else f"weak instrument (F < {min_f:g}): use the AR test")
+    else:
+        out["status"] = ("identified" if sw.min() >= min_f
+                         else f"not identified (smallest SW F < {min_f:g})")
+    return out
+
+
+def iv_diagnostics_table(ivs: dict[str, dict]) -> pd.DataFrame:
+    """One row per IV check x endogenous term: estimate, CRV1 SE, first-stage F, SW F, AR."""
+    rows = []
+    for check_id, iv in ivs.items():
+        for term in iv["endogenous"]:
+            ar_set = "" if iv["ar_set"] is None else (
+                " ∪ ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in iv["ar_set"]) or "empty")
+            if iv["ar_set_open"]:
+                ar_set += " (reaches the grid edge, ±20 SE: may be unbounded)"
+            rows.append({"check": check_id, "term": term, "estimate": iv["params"][term],
+                         "SE (CRV1)": iv["se"][term], "p (t(G-1))": iv["p"][term],
+                         "first-stage F (CRV1)": iv["first_stage_f"][term],
+                         "SW conditional F": iv["sw_f"][term],
+                         "AR test": ("beta = 0" if len(iv["endogenous"]) == 1
+                                     else "all endogenous = 0 (joint)"),
+                         "AR p (F(q, G-1))": iv["ar_p"], "AR 95% set": ar_set,
+                         "status": iv["status"]})
+    return pd.DataFrame(rows)
 
 
 def run_check(check: dict, model: dict, processed: Path, terms: list[str], bootstrap: dict,
-              seed: int) -> tuple[list[dict], dict]:
-    """Rows for the robustness table, and extra detail (jackknife rows, RI p-values, IV)."""
+              seed: int, models: dict | None = None) -> tuple[list[dict], dict]:
+    """Rows for the robustness table, and extra detail (jackknife rows, RI p-values, IV).
+
+    ``models`` (the model spec) lets an IV check name another model (``iv: {model: M1}``)."""
     panel, entity, cluster = variant_panel(check.get("panel"), processed)
+    iv_spec = check.get("iv") or {}
+    if iv_spec.get("model"):
+        if not models or iv_spec["model"] not in models["models"]:
+            raise DataError(Path(check["id"]), f"IV model {iv_spec['model']!r} not in the spec")
+        iv_terms = models["models"][iv_spec["model"]]
+        base = {f for t in iv_terms for f in t.split(":")}
+        model = {**model, "terms": iv_terms,
+                 "centre": [c for c in model["centre"] if c in base]}
     regressors = [*model["terms"], *model["controls"]]
     frame = prepare_variant(panel, check, model, entity)
     if frame.empty:
         raise DataError(Path(check["id"]), "the variant leaves no complete observations")
     regressors += extra_regressors(frame)
+    extra: dict = {}
+    if iv_spec:
+        iv = iv_estimate(frame, model, iv_spec["endogenous"], iv_spec["instrument"], panel,
+                         entity, cluster)
+        row = {"check": check["id"], "label": check["label"], "group": check.get("group", ""),
+               "kind": "iv", "n_obs": iv["n_obs"], "n_clusters": iv["n_clusters"],
+               "within_r2": np.nan}
+        for term in ["gpr", *terms]:
+            present = term in iv["params"]
+            row |= {f"b[{term}]": iv["params"][term] if present else np.nan,
+                    f"se[{term}]": iv["se"][term] if present else np.nan,
+                    f"p[{term}]": iv["p"][term] if present else np.nan,
+                    f"p_wcr[{term}]": np.nan,
+                    f"bstd[{term}]": (iv["params"][term] * standardiser(
+                        frame, term, model["dependent"]) if present else np.nan)}
+        row |= {"iv_first_stage_f_min": min(iv["first_stage_f"].values()),
+                "iv_sw_f_min": min(iv["sw_f"].values()), "iv_ar_p": iv["ar_p"],
+                "iv_status": iv["status"]}
+        return [row], {"iv": iv}
     result = estimate(frame, check["id"], model["dependent"], regressors, (entity, "year"),
                       cluster, ["gpr", *terms], bootstrap)
     rows = [_row(check, result, ["gpr", *terms], frame=frame)]
-    extra: dict = {}
     if check.get("jackknife"):
         rows = []
         for country in sorted(frame["iso3"].unique()):
@@ -289,24 +426,13 @@ def run_check(check: dict, model: dict, processed: Path, terms: list[str], boots
     if check.get("permute"):
         perm = check["permute"]
         tested = [t for t in ["gpr", *terms] if perm["variable"] in t.split(":")]
-        ri = permutation_test(frame, model, perm["variable"], perm["scheme"],
-                              int(perm["draws"]), seed, tested, entity)
+        ri = permutation_test(panel, check, model, perm["variable"], perm["scheme"],
+                              int(perm["draws"]), seed, tested, entity, cluster)
         for term, p in ri.items():
             rows[0][f"p_ri[{term}]"] = p
+        rows[0]["ri_scheme"] = perm["scheme"]
+        rows[0]["ri_bench_size"] = RI_SCHEMES[perm["scheme"]]["bench_size"]
         extra["ri"] = ri
-    if check.get("iv"):
-        iv = iv_estimate(frame, model, check["iv"]["endogenous"], check["iv"]["instrument"],
-                         panel, entity)
-        row = {"check": check["id"], "label": check["label"], "group": check.get("group", ""),
-               "kind": "iv", "n_obs": iv["n_obs"], "n_clusters": iv["n_clusters"], "within_r2": np.nan}
-        for term in ["gpr", *terms]:
-            row |= {f"b[{term}]": iv["params"][term], f"se[{term}]": iv["se"][term],
-                    f"p[{term}]": iv["p"][term], f"p_wcr[{term}]": np.nan,
-                    f"bstd[{term}]": iv["params"][term] * standardiser(frame, term,
-                                                                        model["dependent"])}
-        row["first_stage_f_min"] = min(iv["first_stage_f"].values())
-        rows = [row]
-        extra["iv"] = iv
     return rows, extra
 
 
@@ -354,21 +480,34 @@ def _estimable_row(check: dict, frame: pd.DataFrame, model: dict, entity: str, c
 
 # --------------------------------------------------------------------------- outputs
 def display_table(table: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
-    """Compact, paper-ready robustness table."""
+    """Compact, paper-ready robustness table.
+
+    RI p-values appear only on rows whose scheme passed the bench size check (kind "ri");
+    placebo rows show their p in brackets, never as a test. IV rows show their status, and
+    "n.i." instead of p-values where the diagnostics say the model is not identified."""
     out = table[["label", "n_obs", "n_clusters"]].rename(
         columns={"label": "Check", "n_obs": "N", "n_clusters": "G"}).copy()
+    kind = table["kind"] if "kind" in table else pd.Series("", index=table.index)
+    status = table["iv_status"] if "iv_status" in table else pd.Series(np.nan, index=table.index)
+    not_identified = status.fillna("").astype(str).str.startswith("not identified")
     for term in ["gpr", *terms]:
         name = term.replace("gpr", "GPR").replace(":rn", "×RN").replace(":ti", "×TI")
-        out[f"b {name}"] = table[f"b[{term}]"].map(lambda v: f"{v:.4f}")
-        out[f"p {name}"] = table[f"p[{term}]"].map(lambda v: f"{v:.3f}")
+        out[f"b {name}"] = table[f"b[{term}]"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+        out[f"p {name}"] = [("n.i." if ni else ("" if pd.isna(v) else f"{v:.3f}"))
+                            for v, ni in zip(table[f"p[{term}]"], not_identified, strict=True)]
         out[f"WCR p {name}"] = table[f"p_wcr[{term}]"].map(
             lambda v: "" if pd.isna(v) else f"{v:.3f}")
         if f"p_ri[{term}]" in table and table[f"p_ri[{term}]"].notna().any():
-            out[f"RI p {name}"] = table[f"p_ri[{term}]"].map(
-                lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    if "first_stage_f_min" in table and table["first_stage_f_min"].notna().any():
-        out["IV first-stage F (min)"] = table["first_stage_f_min"].map(
-            lambda v: "" if pd.isna(v) else f"{v:.1f}")
+            out[f"RI p {name}"] = [
+                "" if pd.isna(v) else (f"{v:.3f}" if k == "ri" else f"[{v:.3f}] placebo")
+                for v, k in zip(table[f"p_ri[{term}]"], kind, strict=True)]
+    if status.notna().any():
+        out["IV first-stage F (CRV1, min)"] = table["iv_first_stage_f_min"].map(
+            lambda v: "" if pd.isna(v) else f"{v:.2f}")
+        out["IV SW F (min)"] = table["iv_sw_f_min"].map(
+            lambda v: "" if pd.isna(v) else f"{v:.2f}")
+        out["IV AR p"] = table["iv_ar_p"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        out["IV status"] = status.fillna("")
     return out
 
 
@@ -467,20 +606,38 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     model = {"dependent": models["dependent"], "terms": models["models"][spec["base_model"]],
              "controls": models["controls"], "centre": models["centre"]}
     terms = spec["curve_terms"]
-    bootstrap = {**models["bootstrap"], "rademacher_enumeration": False}
+    bootstrap = {**models["bootstrap"], "rademacher_enumeration": False, "all_terms": False}
     rows = []
+    ivs: dict[str, dict] = {}
     for check in tqdm(spec["checks"], desc="[robustness] checks", unit="check",
                       file=sys.stdout, mininterval=0, ascii=True):
-        check_rows, _ = run_check(check, model_for(check, model, models), processed, terms,
-                                  bootstrap, spec["ri_seed"])
+        check_rows, extra = run_check(check, model_for(check, model, models), processed,
+                                      terms, bootstrap, spec["ri_seed"], models)
         rows += check_rows
+        if "iv" in extra:
+            ivs[check["id"]] = extra["iv"]
     table = pd.DataFrame(rows)
     tables, figures = outputs / "tables", outputs / "figures"
     atomic_write_text(outputs / "robustness.csv",
                       table.to_csv(index=False, float_format="%.10g", lineterminator="\n"))
     frame_table(display_table(table, terms), tables / "robustness",
-                f"Robustness of the base model ({spec['base_model']}): estimates, CRV1 t(G-1) "
-                "p-values, WCR bootstrap p-values (Webb) and randomisation-inference p-values")
+                f"Robustness of the base model ({spec['base_model']}): estimates, CRV1 p-values "
+                "(two-sided, t(G-1)), WCR bootstrap p-values (Webb, year effects re-estimated "
+                "in every draw, two-sided symmetric) and randomisation-inference p-values "
+                "(studentised: CRV1 t; (1 + #|t*| >= |t|)/(1 + draws)). RI p-values in "
+                "brackets are placebos: that scheme's size at 5% in make bench lies outside "
+                f"[{SIZE_BAND[0]}, {SIZE_BAND[1]}]. IV rows: see iv_diagnostics; n.i. = not "
+                "identified")
+    if ivs:
+        iv_table = iv_diagnostics_table(ivs)
+        atomic_write_text(outputs / "iv_diagnostics.csv",
+                          iv_table.to_csv(index=False, float_format="%.10g",
+                                          lineterminator="\n"))
+        frame_table(iv_table, tables / "iv_diagnostics",
+                    "IV diagnostics: 2SLS with two-way FE, CRV1 SEs (pyfixest's small-sample "
+                    "factor) and t(G-1) p-values; per endogenous term the cluster-robust "
+                    "first-stage F and the Sanderson–Windmeijer conditional F; "
+                    "Anderson–Rubin test with F(q, G-1) and its 95% set by grid inversion")
     summary = curve_summary(table, terms)
     frame_table(summary, tables / "specification_curve_summary",
                 "Share of robustness variants that keep the main sign and are significant at 10%")

@@ -6,7 +6,8 @@ linearmodels results with few clusters, and :func:`regression_table` fixes each 
 1. its "Residual Std. Error" is sqrt(model_ss / df_resid), not the residual SE: hidden;
 2. its F statistic is the non-robust one: hidden (the FE and SE rows say what is estimated);
 3. its stars come from the model's own p-values (normal or t(N-K)): replaced by the p-values of
-   the inference the table names (CRV1 with t(G-1), or the WCR bootstrap);
+   the inference the table names (CRV1 with t(G-1), or the WCR bootstrap), for every row; a
+   row without that p-value gets no star (never a star from another method);
 4. it leaves underscores and other LaTeX specials in names unescaped: labels are escaped;
 5. it prints empty ``$^{}$`` superscripts where a cell has no star: removed;
 
@@ -35,6 +36,35 @@ LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "²": r"$^2$", "<": r"$<$", ">": r"$>$", "≥": r"$\geq$", "≤": r"$\leq$"}
 
 
+STAR_LABELS = {"p_value": "CRV1, t(G-1)", "p_wcr": "WCR bootstrap (Webb)"}
+
+#: The p-value conventions every regression-table note states.
+P_VALUE_CONVENTION = (
+    "All p-values are two-sided; bootstrap p-values are symmetric (share of |t*| >= |t|). "
+    "CRV1 and CRV3 p-values use t(G-1), Driscoll–Kraay t(T-1). WCR: wild cluster restricted "
+    "bootstrap-t that re-estimates the year effects in every draw (country effects, nested in "
+    "the clusters, partialled out); Webb weights with B = {B:,} draws and seed {seed}; the "
+    "Rademacher p enumerates all 2^G sign vectors and counts every draw, the two identity "
+    "draws included.")
+
+
+def high_leverage_note(influence: pd.DataFrame | None, labels: dict[str, str],
+                       threshold: float = 0.5) -> str:
+    """A sentence naming every model x term where one cluster's partial leverage exceeds
+    ``threshold`` (MacKinnon, Nielsen & Webb 2023: such estimates rest on one cluster, and
+    cluster-robust inference is unreliable), with that term's effective number of clusters G*.
+    Empty string if there is none."""
+    if influence is None or influence.empty:
+        return ""
+    high = influence[influence["partial_leverage"] > threshold]
+    if high.empty:
+        return ""
+    parts = [f"{r.model} {labels.get(r.term, r.term)}: {r.cluster} {r.partial_leverage:.2f} "
+             f"(G* = {r.g_star:.1f})" for r in high.itertuples()]
+    return (f"One cluster carries more than {threshold:.0%} of the partial leverage in: "
+            + "; ".join(parts) + ". These estimates rest largely on that country.")
+
+
 def latex_escape(text: str) -> str:
     return "".join(LATEX_SPECIALS.get(ch, ch) for ch in str(text))
 
@@ -60,7 +90,7 @@ def _model_data(result: ModelResult, p_column: str, dependent_label: str) -> dic
         "cov_names": np.array(table.index),
         "cov_values": table["estimate"],
         "cov_std_err": table["std_error"],
-        "p_values": table[p_column].fillna(table["p_value"]),
+        "p_values": table[p_column],
         "conf_int_low_values": table["ci_low"],
         "conf_int_high_values": table["ci_high"],
         "nobs": result.n_obs,
@@ -106,7 +136,7 @@ def build_stargazer(results: list[ModelResult], labels: dict[str, str], order: l
     table.add_line("Clusters (G)", [str(r.n_clusters) for r in results], LineLocation.FOOTER_TOP)
     se_label = "CRV1 by country"
     table.add_line("SE type", [se_label] * len(results), LineLocation.FOOTER_TOP)
-    star_label = {"p_value": "CRV1, t(G-1)", "p_wcr": "WCR bootstrap (Webb)"}[star_source]
+    star_label = STAR_LABELS[star_source]
     table.add_line("Stars from", [star_label] * len(results), LineLocation.FOOTER_TOP)
     for term in [t for t in ("gpr", "gpr:rn", "gpr:ti", "gpr:rn:ti") if t in present]:
         values = []
@@ -148,8 +178,7 @@ def markdown_table(results: list[ModelResult], labels: dict[str, str], order: li
         for r in results:
             if term in r.table.index:
                 row = r.table.loc[term]
-                p = row[star_source] if np.isfinite(row[star_source]) else row["p_value"]
-                est.append(f"{row['estimate']:.4f}{stars(p)}")
+                est.append(f"{row['estimate']:.4f}{stars(row[star_source])}")
                 se.append(f"({row['std_error']:.4f})")
             else:
                 est.append("")
@@ -162,6 +191,7 @@ def markdown_table(results: list[ModelResult], labels: dict[str, str], order: li
         ["Clusters (G)", *[str(r.n_clusters) for r in results]],
         ["Within R²", *[f"{r.within_r2:.4f}" for r in results]],
         ["SE type", *["CRV1 by country"] * len(results)],
+        ["Stars from", *[STAR_LABELS[star_source]] * len(results)],
     ]
     for term in [t for t in ("gpr", "gpr:rn", "gpr:ti", "gpr:rn:ti") if t in present]:
         footer.append([f"WCR p: {labels.get(term, term)}",

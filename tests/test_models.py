@@ -7,9 +7,12 @@ import pandas as pd
 import pyfixest as pf
 import pytest
 from linearmodels.panel import PanelOLS
+from pyfixest.demeaners import MapDemeaner
 
 from analysis import models
 from analysis.estimation import add_interactions, estimate
+
+TIGHT = MapDemeaner(fixef_tol=1e-12)  # pyfixest demeaning tolerance tightened for 1e-8 checks
 
 COUNTRIES = ["CHN", "BRN", "KHM", "IDN", "LAO", "MYS", "MMR", "PHL", "SGP", "THA", "VNM"]
 TRUTH = {"gpr": 0.5, "rn": -0.3, "ti": 0.4, "gpr:rn": -0.25, "gpr:ti": 0.35, "rn:ti": 0.1,
@@ -70,12 +73,30 @@ def test_coefficients_and_crv1_equal_pyfixest(fitted):
         assert ours["within_r2"].iloc[0] == pytest.approx(fit._r2_within, abs=1e-8)
 
 
-def test_crv3_equals_pyfixest(fitted):
+def test_crv3_pyfixest_column_and_mnw_ratio(fitted):
+    """se_crv3_pyfixest is pyfixest's CRV3; se_crv3 (MNW) is smaller by exactly
+    sqrt((G/(G-1))^2 (N-1)/(N-K)), K = k + T (the leave-one-out refits are tested against
+    pyfixest in test_wcr_refit.py)."""
     frame, results = fitted
     m4 = results[3]
-    fit = pf.feols(m4.formula, data=frame, vcov={"CRV3": "iso3"})
+    fit = pf.feols(m4.formula, data=frame, vcov={"CRV3": "iso3"}, demeaner=TIGHT)
     for term in m4.table.index:
-        assert m4.table.loc[term, "se_crv3"] == pytest.approx(fit.se()[term], rel=1e-7)
+        assert m4.table.loc[term, "se_crv3_pyfixest"] == pytest.approx(fit.se()[term], rel=1e-7)
+    G, n, k, T = m4.n_clusters, m4.n_obs, len(m4.regressors), frame["year"].nunique()
+    ratio = np.sqrt((G / (G - 1)) ** 2 * (n - 1) / (n - k - T))
+    np.testing.assert_allclose(m4.table["se_crv3_pyfixest"] / m4.table["se_crv3"], ratio,
+                               rtol=1e-10)
+
+
+def test_driscoll_kraay_p_uses_t_of_t_minus_one(fitted):
+    from scipy import stats
+
+    frame, results = fitted
+    m2 = results[1]
+    T = frame["year"].nunique()
+    assert m2.n_periods == T
+    t = m2.table["estimate"] / m2.table["se_dk"]
+    np.testing.assert_allclose(m2.table["p_dk"], 2 * stats.t(T - 1).sf(np.abs(t)), rtol=1e-12)
 
 
 def test_driscoll_kraay_equals_linearmodels_kernel(fitted):
@@ -103,7 +124,17 @@ def test_wcr_pvalues_present_and_sensible(fitted):
     for term in SPEC["key_terms"]:
         assert 0 <= m5.loc[term, "p_wcr"] <= 1
         assert m5.loc[term, "p_wcr_rademacher"] < 0.05  # all true effects are large
-    assert np.isnan(m5.loc["x1", "p_wcr"])  # controls are not bootstrapped
+    assert np.isnan(m5.loc["x1", "p_wcr"])  # without bootstrap["all_terms"] only key terms
+
+
+def test_wcr_for_every_term_with_all_terms(fitted):
+    frame, _ = fitted
+    result = estimate(frame, "M4", "syn", [*SPEC["models"]["M4"], "x1", "x2"],
+                      key_terms=SPEC["key_terms"],
+                      bootstrap={"B": 999, "weights": "webb", "seed": 1, "all_terms": True})
+    assert result.table["p_wcr"].notna().all()
+    assert result.table["p_wcr_rademacher"].notna().all()
+    assert result.table.loc["x1", "p_wcr"] < 0.01  # x1 has a true coefficient of 1
 
 
 def test_wcr_does_not_reject_a_true_zero():

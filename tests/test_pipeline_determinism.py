@@ -34,7 +34,7 @@ def _write_inputs(root, checks):
     simulated_panel(n_years=20, seed=5).to_parquet(processed / "panel.parquet", index=False)
     spec = copy.deepcopy(SPEC)
     spec["bootstrap"] = {"B": 999, "weights": "webb", "seed": 3, "rademacher_enumeration": True,
-                         "band_draws": 199}
+                         "all_terms": True, "band_draws": 199}
     spec["marginal_effects"] = {"model": "M4", "percentiles": [10, 25, 50, 75, 90]}
     spec["labels"] = {"gpr": "GPR", "gpr:rn": "GPR × RN", "x1": "Control_1"}
     model_spec = root / "models.yaml"
@@ -97,8 +97,16 @@ def test_stars_come_from_the_named_inference(tmp_path):
 
     outputs = _run(tmp_path)
     estimates = pd.read_csv(outputs / "estimates.csv")
+    assert estimates["p_wcr"].notna().all()  # WCR for every row, controls included
     for source, table in (("p_value", "main_results.md"), ("p_wcr", "main_results_wcr_stars.md")):
         text = (outputs / "tables" / table).read_text()
-        row = estimates[(estimates["model"] == "M2") & (estimates["term"] == "gpr:rn")].iloc[0]
-        cell = f"{row['estimate']:.4f}{stars(row[source])}"
-        assert f"| {cell} |" in text or f" {cell} |" in text, (source, cell)
+        for term in ("gpr:rn", "x1", "x2"):
+            row = estimates[(estimates["model"] == "M2") & (estimates["term"] == term)].iloc[0]
+            cell = f"{row['estimate']:.4f}{stars(row[source])}"
+            assert f"| {cell} |" in text or f" {cell} |" in text, (source, cell)
+    influence = pd.read_csv(outputs / "cluster_influence.csv")
+    assert list(influence.columns) == ["model", "term", "cluster", "partial_leverage",
+                                       "estimate_loo", "std_error_loo", "g_star"]
+    assert len(influence) == 12 * 11  # 12 key terms of M1-M5, 11 countries
+    note = (outputs / "tables" / "main_results_wcr_stars.md").read_text()
+    assert "two-sided" in note and "identity draws included" in note
