@@ -213,23 +213,32 @@ def event_formula(outcome: str, terms: list[str], fixed_effects: str) -> str:
 PPML_OPTIONS = {"fixef_tol": 1e-12, "iwls_tol": 1e-12, "iwls_maxiter": 100}
 
 
+def ppml_kwargs(options: dict | None = None) -> dict:
+    """Keyword arguments for ``pyfixest.fepois``: ``demeaner=MapDemeaner(fixef_tol=...)``,
+    ``iwls_tol`` and ``iwls_maxiter`` from ``options`` (default :data:`PPML_OPTIONS`)."""
+    from pyfixest.demeaners import MapDemeaner
+
+    options = dict(PPML_OPTIONS if options is None else options)
+    return {"demeaner": MapDemeaner(fixef_tol=float(options.pop("fixef_tol"))),
+            **{key: (float(v) if key.endswith("tol") else int(v)) for key, v in options.items()}}
+
+
 def fit_ppml(frame: pd.DataFrame, formula: str, cluster: str = "dyad",
              options: dict | None = None):
     """pyfixest ``fepois`` with CRV1 standard errors clustered by ``cluster``.
 
-    ``pyfixest.fepois(formula, data=frame, vcov={"CRV1": cluster}, **options)`` gives the same
-    numbers; ``options`` (default :data:`PPML_OPTIONS`, the spec's ``pyfixest`` entry) tighten
-    the IRLS and demeaning tolerances to 1e-12: with pyfixest's defaults the clustered SEs of a
-    three-way FE model move in the fifth digit from one process to the next. Observations in
-    fixed-effect groups with only zeros are dropped by pyfixest (they carry no information in
-    PPML).
+    ``pyfixest.fepois(formula, data=frame, vcov={"CRV1": cluster}, **ppml_kwargs(options))``
+    gives the same numbers: the IRLS and demeaning tolerances are tightened to 1e-12
+    (:data:`PPML_OPTIONS`, the spec's ``pyfixest`` entry); with pyfixest's defaults (demeaning
+    tolerance 1e-6) the clustered SEs of a three-way FE model move in the fifth digit from one
+    run to the next. Observations in fixed-effect groups with only zeros are dropped by
+    pyfixest (they carry no information in PPML).
     """
     import pyfixest as pf
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pf.fepois(formula, data=frame, vcov={"CRV1": cluster},
-                         **(PPML_OPTIONS if options is None else options))
+        return pf.fepois(formula, data=frame, vcov={"CRV1": cluster}, **ppml_kwargs(options))
 
 
 def tidy_fit(fit, formula: str) -> pd.DataFrame:
@@ -459,6 +468,77 @@ def treated_units(chain: pd.DataFrame, spec: dict, frame: pd.DataFrame, fit) -> 
             "clusters_in_sample": int(sample["dyad"].nunique()),
             "treated_clusters_in_sample": int(
                 sample.loc[sample["exporter"] == main["treated"], "dyad"].nunique())})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- size check
+def simulate_flows(rng: np.random.Generator, exporters: list[str], partners: list[str],
+                   codes: dict[str, str], years: list[int], china_share: float | None = None,
+                   mean_log: float = 9.0) -> pd.DataFrame:
+    """Poisson flows under the null (no treatment effect), in the chain layout.
+
+    log mu = a[e, k] + d[p, t] (+ log partner weight), a ~ N(mean_log, 0.5), d ~ N(0, 0.3); with
+    ``china_share`` the first partner gets that share of every exporter's flows (the real
+    treated exporter sends about 90% of its nickel to China). Zero draws have no row, as in BACI.
+    """
+    weights = np.full(len(partners), 1.0 / len(partners))
+    if china_share is not None:
+        weights = np.r_[china_share, np.full(len(partners) - 1,
+                                             (1 - china_share) / (len(partners) - 1))]
+    a = rng.normal(mean_log, 0.5, size=(len(exporters), len(codes)))
+    d = rng.normal(0.0, 0.3, size=(len(partners), len(years))) + np.log(
+        weights * len(partners))[:, None]
+    mu = np.exp(a[:, None, :, None] + d[None, :, None, :])
+    y = rng.poisson(mu)
+    index = pd.MultiIndex.from_product([exporters, partners, list(codes), years],
+                                       names=["exporter", "partner", "hs6", "year"])
+    frame = pd.DataFrame({"value_kusd": y.reshape(-1).astype(float)}, index=index).reset_index()
+    frame = frame[frame["value_kusd"] > 0]
+    frame["stage"] = frame["hs6"].map(codes)
+    frame["quantity_t"] = np.nan
+    return frame[CHAIN_COLUMNS].reset_index(drop=True)
+
+
+def size_monte_carlo(replications: int = 200, seed: int = 20261129,
+                     china_shares: tuple[float | None, ...] = (None, 0.9)) -> pd.DataFrame:
+    """Rejection rates at 5% under a true null of the main design's tests, on synthetic flows.
+
+    Design: 6 exporters (one treated), 5 partners, one ore and two downstream codes, 2010-2024,
+    the main model's windows and fixed effects, CRV1 by exporter x partner (30 clusters, 5 of
+    them treated). Reports, for each partner concentration, the share of replications in which
+    the ore pre-trend Wald test (3 restrictions, chi2 and F(q, G-1)), the t-test of one
+    pre-period coefficient and the mean post-period z-test reject at 5%.
+    """
+    exporters = ["IDN", "PHL", "MYS", "SGP", "THA", "VNM"]
+    partners = ["CHN", "JPN", "KOR", "USA", "AUS"]
+    codes = {"260400": "ore", "720260": "intermediate", "750120": "intermediate"}
+    spec = {"years": [2010, 2024], "event_study": {
+        "outcome": "value_kusd", "exporters": exporters, "partners": partners,
+        "groups": {"ore": ["260400"], "down": ["720260", "750120"]},
+        "fixed_effects": "exporter^hs6 + partner^year", "reference": -1}}
+    model = {"id": "mc", "treated": "IDN", "windows": [{"ban": 2014, "first": 2010, "last": 2016},
+                                                       {"ban": 2020, "first": 2017, "last": 2024}]}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for share in china_shares:
+        hits = {"wald_chi2": 0, "wald_f": 0, "t_single": 0, "post_mean": 0}
+        for _ in range(replications):
+            chain = simulate_flows(rng, exporters, partners, codes, list(range(2010, 2025)),
+                                   share)
+            frame, terms, formula, _ = model_frame(chain, spec, model)
+            fit = fit_ppml(frame, formula)
+            coef, vcov = fit_vcov(fit)
+            pre, post = pre_post_terms(terms, "ore", 2014)
+            wald = wald_test(coef, vcov, pre, int(np.asarray(fit._G).ravel()[0]))
+            hits["wald_chi2"] += wald["p_value"] < 0.05
+            hits["wald_f"] += wald["p_f"] < 0.05
+            hits["t_single"] += abs(coef[pre[-1]] / np.sqrt(vcov.loc[pre[-1], pre[-1]])) > 1.96
+            b, se = linear_combination(coef, vcov, post)
+            hits["post_mean"] += abs(b / se) > 1.96
+        rows.append({"china_share": "equal" if share is None else share,
+                     "replications": replications,
+                     **{f"reject_{k}": v / replications for k, v in hits.items()}})
+        _say(f"size Monte Carlo, China share {rows[-1]['china_share']}: {rows[-1]}")
     return pd.DataFrame(rows)
 
 
@@ -876,7 +956,13 @@ def main(argv: list[str] | None = None) -> int:
         "placebo and permutation checks, and the dyad SYN with the HS07 nickel intermediates. "
         "Needs `make data` and `make panel` first. Specification: specs/nickel.yaml.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "nickel.yaml")
+    parser.add_argument("--size-mc", type=int, metavar="R", default=0,
+                        help="instead of the stage, print the rejection rates under a true "
+                        "null of the event-study tests on R synthetic replications")
     args = parser.parse_args(argv)
+    if args.size_mc:
+        print(size_monte_carlo(args.size_mc).to_string(index=False), flush=True)
+        return 0
     try:
         started = time.perf_counter()
         run(spec_path=args.spec)
