@@ -23,6 +23,11 @@ Writes:
 - tables ``outputs/tables/nickel_*.{md,html,tex}`` and figures
   ``outputs/figures/nickel_{stage_mix,event_study}.{png,pdf}``.
 
+``make nickel`` runs the stage with ``PYTHONHASHSEED=0``: pyfixest orders fixed effects by string
+hashing, which moves clustered SEs of the three-way FE variant in the tenth digit between
+processes. ``python -m analysis.nickel --size-mc R`` prints the rejection rates of the event-study
+tests under a true null on R synthetic replications instead of running the stage.
+
 Run ``python -m analysis.nickel --help``.
 """
 
