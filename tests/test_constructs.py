@@ -261,6 +261,7 @@ def test_interior_gaps_are_filled_up_to_four_years_only():
     assert out["x_filled"].sum() == 4
     uncapped = clean.fill_interior_gaps(frame, ["x"], max_gap=None)
     assert uncapped["x"].iloc[8] == pytest.approx(8.0)
+    assert np.isnan(uncapped["x"].iloc[12])  # without a cap, still never extrapolated
 
 
 # --------------------------------------------------------------------------- composites
