@@ -326,13 +326,18 @@ def chain_materials(chain_map: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def view_materials(view: Mapping, chains: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    """The materials (name -> HS6 codes) of a dependence view: explicit ones, then chains."""
+    """The materials (name -> HS6 codes) of a dependence view: explicit ones, then chains, then
+    the pool of all chains (``all_chains: NAME`` or ``{name: NAME, exclude: [chain, ...]}``)."""
     materials = {str(k): [str(c).zfill(6) for c in v]
                  for k, v in (view.get("materials") or {}).items()}
     if view.get("chains"):
         materials.update(chains)
-    if view.get("all_chains"):
-        materials[str(view["all_chains"])] = sorted({c for v in chains.values() for c in v})
+    pooled = view.get("all_chains")
+    if pooled:
+        name, exclude = (pooled, []) if isinstance(pooled, str) else \
+            (pooled["name"], list(pooled.get("exclude", [])))
+        materials[str(name)] = sorted({c for chain, codes in chains.items()
+                                       if chain not in exclude for c in codes})
     if not materials:
         raise ValueError(f"dependence view {view.get('name')!r} names no materials")
     return materials
@@ -407,7 +412,9 @@ def dependence_shares(baci: pd.DataFrame, reporters: Mapping[str, Sequence[str]]
 
 def dependence_table(baci: pd.DataFrame, spec: Mapping, chains: Mapping[str, list[str]]
                      ) -> pd.DataFrame:
-    """Every dependence view of the spec, stacked; a repeated row key is an error."""
+    """Every dependence view of the spec, stacked, with a ``view`` column (the view's name; not
+    written to dependence.csv). A row key written by two views is an error, so that every row of
+    dependence.csv is read one way."""
     groups = spec["groups"]
     frames = []
     for view in spec["dependence"]:
@@ -415,8 +422,9 @@ def dependence_table(baci: pd.DataFrame, spec: Mapping, chains: Mapping[str, lis
         partners = {p: members_of(p, groups) for p in view["partners"]}
         frames.append(dependence_shares(
             baci, reporters, partners, view_materials(view, chains), view["direction"],
-            bool(view.get("rest_of_world", True)), view.get("first_year")))
-    table = pd.concat(frames, ignore_index=True)
+            bool(view.get("rest_of_world", True)), view.get("first_year")
+        ).assign(view=view["name"]))
+    table = pd.concat(frames, ignore_index=True)[[*DEPENDENCE_COLUMNS, "view"]]
     key = ["importer", "supplier", "material", "year"]
     if table.duplicated(key).any():
         dup = table[table.duplicated(key)].iloc[0]
@@ -426,8 +434,12 @@ def dependence_table(baci: pd.DataFrame, spec: Mapping, chains: Mapping[str, lis
 
 
 # =========================================================================== figures
-def heatmap_figure(scores: pd.DataFrame, year: int, importers: Sequence[str]):
-    """Heat map of GeoPolRisk scores, materials (rows) × importers (columns), one year."""
+def heatmap_figure(scores: pd.DataFrame, year: int, importers: Sequence[str],
+                   no_trade: Iterable[str] = ()):
+    """Heat map of GeoPolRisk scores, materials (rows) × importers (columns), one year.
+
+    Materials in ``no_trade`` (no BACI flow anywhere that year, so every score is 0 by
+    construction, not by finding) are greyed out and labelled."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -436,6 +448,9 @@ def heatmap_figure(scores: pd.DataFrame, year: int, importers: Sequence[str]):
     table = scores[scores["year"] == year].pivot(index="material", columns="importer",
                                                  values="score")
     table = table.reindex(columns=list(importers)).sort_index()
+    no_trade = set(no_trade)
+    table.loc[table.index.isin(no_trade)] = np.nan
+    table.index = [f"{m} (no BACI trade)" if m in no_trade else m for m in table.index]
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * table.shape[1], 1.2 + 0.22 * table.shape[0]))
     masked = np.ma.masked_invalid(table.to_numpy(dtype=float))
     cmap = matplotlib.colormaps["viridis"].copy()
@@ -449,7 +464,7 @@ def heatmap_figure(scores: pd.DataFrame, year: int, importers: Sequence[str]):
             ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=4.5,
                     color="white" if value < 0.5 * masked.max() else "black")
     fig.colorbar(image, ax=ax, label="GeoPolRisk score", shrink=0.6)
-    ax.set_title(f"GeoPolRisk supply-risk scores, {year} (grey: no world production recorded)",
+    ax.set_title(f"GeoPolRisk supply-risk scores, {year} (grey: not computable from the data)",
                  fontsize=8)
     fig.tight_layout()
     return fig
@@ -493,7 +508,8 @@ def us_china_figure(dependence: pd.DataFrame):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = dependence[(dependence["importer"] == "USA") & (dependence["supplier"] == "CHN")]
+    rows = dependence[(dependence["view"] == "us_china_rare_earths")
+                      & (dependence["importer"] == "USA") & (dependence["supplier"] == "CHN")]
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     for material, style in (("rare_earths", "-"), ("rare_earth_metals_280530", ":"),
                             ("cerium_compounds_284610", "--"),
@@ -518,19 +534,17 @@ def us_china_figure(dependence: pd.DataFrame):
 
 
 def write_figures(scores: pd.DataFrame, dependence: pd.DataFrame, spec: Mapping,
-                  heatmap_year: int, figures: Path) -> list[Path]:
+                  heatmap_year: int, figures: Path, coverage: Mapping) -> list[Path]:
     """Heat map and the three dependence charts (PNG + PDF via analysis.figures.save_figure)."""
     from analysis.figures import save_figure
 
     importers = spec["geopolrisk"]["importers"]
-    paths = save_figure(heatmap_figure(scores, heatmap_year, importers),
+    no_trade = [m for m, y in coverage.get("no_trade_in_baci", []) if y == heatmap_year]
+    paths = save_figure(heatmap_figure(scores, heatmap_year, importers, no_trade),
                         figures / "supply_risk_heatmap")
     paths += save_figure(us_china_figure(dependence), figures / "dependence_us_china_rare_earths")
-    view = next((v for v in spec["dependence"] if v["name"] == "china_asean_by_chain"), None)
-    if view is not None:
-        rows = dependence[dependence["importer"].isin(view["reporters"])
-                          & ~dependence["supplier"].isin(spec["groups"].get("CentralAsia", []))]
-        rows = rows[rows["year"] >= view.get("first_year", 0)]
+    rows = dependence[dependence["view"] == "china_asean_by_chain"]
+    if len(rows):
         materials = sorted(rows["material"].unique())
         panels = [(m, rows[rows["material"] == m]) for m in materials]
         paths += save_figure(dependence_figure(
@@ -538,9 +552,10 @@ def write_figures(scores: pd.DataFrame, dependence: pd.DataFrame, spec: Mapping,
             lambda key: f"{key[0]} from {key[1]}"), figures / "dependence_china_asean")
     view = next((v for v in spec["dependence"] if v["name"] == "central_asia_destinations"), None)
     if view is not None and view.get("all_chains"):
-        rows = dependence[dependence["supplier"].isin(view["reporters"])
-                          & (dependence["material"] == view["all_chains"])]
-        panels = [(f"{r}: exports of all chain minerals", rows[rows["supplier"] == r])
+        pooled = view["all_chains"]
+        name = pooled if isinstance(pooled, str) else pooled["name"]
+        rows = dependence[(dependence["view"] == view["name"]) & (dependence["material"] == name)]
+        panels = [(f"{r}: {name}", rows[rows["supplier"] == r])
                   for r in view["reporters"] if (rows["supplier"] == r).any()]
         paths += save_figure(dependence_figure(
             rows, panels, "Central Asian producers: destinations of their critical-mineral exports",
@@ -549,26 +564,31 @@ def write_figures(scores: pd.DataFrame, dependence: pd.DataFrame, spec: Mapping,
 
 
 # =========================================================================== stage
-def compute(paths: Mapping[str, Path], spec: Mapping, chain_map: pd.DataFrame,
-            say=_say) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Parse the three wheel members and return (scores with parts, dependence, coverage)."""
-    method = spec["geopolrisk"]
-    groups = spec["groups"]
+def load_inputs(paths: Mapping[str, Path], say=_say) -> dict[str, pd.DataFrame]:
+    """Parse the three wheel members: production, hs_map, wgi (raw rows), baci, codes."""
     say("reading world_mining_data.db and wgi.db")
     production, hs_map = parsers.read_world_mining_data(paths["world_mining_data.db"])
-    wgi_raw = parsers.read_wgi_db(paths["wgi.db"])
+    wgi = parsers.read_wgi_db(paths["wgi.db"])
     say("reading baci.db (about 1.3 million flows)")
     baci = parsers.read_baci(paths["baci.db"])
     codes = parsers.read_baci_country_codes(paths["baci.db"])
+    return {"production": production, "hs_map": hs_map, "wgi": wgi, "baci": baci,
+            "codes": codes}
 
+
+def scores_from_inputs(inputs: Mapping[str, pd.DataFrame], method: Mapping,
+                       groups: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """GeoPolRisk scores (with parts) for the importers, materials and years of ``method``
+    (the spec's ``geopolrisk`` section) from parsed inputs (:func:`load_inputs`)."""
+    production, hs_map, codes = inputs["production"], inputs["hs_map"], inputs["codes"]
     all_materials = sorted(hs_map["material"].unique())
     materials = all_materials if method["materials"] == "all" else list(method["materials"])
     unknown = sorted(set(materials) - set(all_materials))
     if unknown:
         raise DataError(SPEC_FILE, f"materials without World Mining Data and an HS map: "
                         f"{unknown}", column="materials")
-    wmd_years = sorted(production["year"].unique())
-    years = wmd_years if method["years"] == "all" else [int(y) for y in method["years"]]
+    years = sorted(production["year"].unique()) if method["years"] == "all" \
+        else [int(y) for y in method["years"]]
     importers = {name: members_of(name, groups) for name in method["importers"]}
     labels = set(codes["iso3"])
     for name, members in importers.items():
@@ -576,31 +596,53 @@ def compute(paths: Mapping[str, Path], spec: Mapping, chain_map: pd.DataFrame,
         if missing:
             raise DataError(SPEC_FILE, f"importer {name!r}: codes not in BACI {missing}",
                             column="importers")
+    wgi = wgi_by_partner(inputs["wgi"], codes, method.get("wgi_aliases") or {})
+    flows = material_flows(inputs["baci"], hs_map, years)
+    return score_table(flows, production_frame(production, codes), wgi, importers, materials,
+                       years, method["tonnes_per_unit"], float(method["missing_wgi"]),
+                       float(method["cf_copper"]))
 
-    production = production_frame(production, codes)
-    wgi = wgi_by_partner(wgi_raw, codes, method.get("wgi_aliases") or {})
-    flows = material_flows(baci, hs_map, years)
-    say(f"scoring {len(importers)} importers x {len(materials)} materials x {len(years)} years")
-    scores = score_table(flows, production, wgi, importers, materials, years,
-                         method["tonnes_per_unit"], float(method["missing_wgi"]),
-                         float(method["cf_copper"]))
-    say("computing the dependence views")
-    dependence = dependence_table(baci, spec, chain_materials(chain_map))
 
-    no_hs = sorted(set(_all_sheets(paths["world_mining_data.db"])) - set(hs_map["sheet"]))
-    scored_flows = flows[flows["material"].isin(materials)]
-    coverage = {
-        "wmd_years": [int(y) for y in wmd_years],
+def coverage_record(inputs: Mapping[str, pd.DataFrame], scores: pd.DataFrame,
+                    wmd_path: Path) -> dict:
+    """What the data cover and what they leave out (written beside the outputs)."""
+    baci, production, hs_map = inputs["baci"], inputs["production"], inputs["hs_map"]
+    wgi = wgi_by_partner(inputs["wgi"], inputs["codes"])
+    scored = material_flows(baci, hs_map, sorted(scores["year"].unique()))
+    scored = scored[scored["material"].isin(scores["material"].unique())]
+    world = scored.groupby(["material", "year"])["value"].sum()
+    grid = pd.MultiIndex.from_product([sorted(scores["material"].unique()),
+                                       sorted(scores["year"].unique())])
+    no_trade = world.reindex(grid, fill_value=0.0)
+    no_trade = [[m, int(y)] for (m, y), v in no_trade.items() if v == 0]
+    matched = set(wgi.dropna(subset=["wgi"])["partner"])
+    unmatched = scored[~scored["exporter"].isin(matched)]
+    return {
+        "wmd_years": sorted(int(y) for y in production["year"].unique()),
         "baci_years": [int(baci["year"].min()), int(baci["year"].max())],
-        "materials": materials,
-        "wmd_tables_without_hs_map": no_hs,
+        "baci_hs_codes": int(baci["hs6"].nunique()),
         "baci_missing_quantity_share": float(baci["quantity"].isna().mean()),
-        "hs_codes": int(baci["hs6"].nunique()),
+        "materials": sorted(scores["material"].unique()),
+        "wmd_tables_without_hs_map": sorted(set(_all_sheets(wmd_path)) - set(hs_map["sheet"])),
+        "no_trade_in_baci": no_trade,
         "no_world_production": scores.loc[scores["hhi"].isna(), ["material", "year"]]
         .drop_duplicates().astype({"year": int}).values.tolist(),
-        "unmatched_wgi_partners": sorted(set(scored_flows["exporter"])
-                                         - set(wgi.dropna(subset=["wgi"])["partner"])),
+        "suppliers_scored_missing_wgi": sorted(unmatched["exporter"].unique()),
+        "import_quantity_share_scored_missing_wgi": float(unmatched["quantity"].sum()
+                                                          / scored["quantity"].sum()),
     }
+
+
+def compute(paths: Mapping[str, Path], spec: Mapping, chain_map: pd.DataFrame,
+            say=_say) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Parse the three wheel members and return (scores with parts, dependence, coverage)."""
+    inputs = load_inputs(paths, say)
+    method = spec["geopolrisk"]
+    say(f"scoring {len(method['importers'])} importers")
+    scores = scores_from_inputs(inputs, method, spec["groups"])
+    say("computing the dependence views")
+    dependence = dependence_table(inputs["baci"], spec, chain_materials(chain_map))
+    coverage = coverage_record(inputs, scores, paths["world_mining_data.db"])
     return scores, dependence, coverage
 
 
@@ -629,7 +671,8 @@ def run(raw_dir: Path = config.DATA_RAW, outputs: Path = config.OUTPUTS,
     tables = outputs / "tables"
     atomic_write_text(outputs / "supply_risk.csv",
                       scores[SCORE_COLUMNS].to_csv(**CSV_OPTIONS))
-    atomic_write_text(outputs / "dependence.csv", dependence.to_csv(**CSV_OPTIONS))
+    atomic_write_text(outputs / "dependence.csv",
+                      dependence[DEPENDENCE_COLUMNS].to_csv(**CSV_OPTIONS))
     atomic_write_text(tables / "supply_risk_components.csv", scores.to_csv(**CSV_OPTIONS))
     atomic_write_text(tables / "supply_risk_coverage.json",
                       json.dumps(coverage, indent=2, sort_keys=True) + "\n")
@@ -638,7 +681,7 @@ def run(raw_dir: Path = config.DATA_RAW, outputs: Path = config.OUTPUTS,
     if figures:
         heatmap_year = spec["geopolrisk"].get("heatmap_year", "last")
         year = max(coverage["wmd_years"]) if heatmap_year == "last" else int(heatmap_year)
-        write_figures(scores, dependence, spec, year, outputs / "figures")
+        write_figures(scores, dependence, spec, year, outputs / "figures", coverage)
         _say(f"wrote the heat map ({year}) and the dependence charts to {outputs / 'figures'}")
     return scores, dependence
 
