@@ -8,7 +8,8 @@ out of the test process and out of the user's home. Usage:
 
 CASES.json: {"data_dir": folder with baci.db, wgi.db, world_mining_data.db;
              "work_dir": a scratch folder;
-             "importers": {label: [BACI numeric codes]}, "materials": [...], "years": [...]}
+             "importers": {label: [BACI numeric codes]}, "materials": [...], "years": [...],
+             "years_by_importer": {label: [...]} (optional, overrides "years")}
 
 The installed package's code is copied into ``work_dir`` with its ``lib/`` folder pointing at the
 files of ``data_dir`` (the project's hash-checked copies), and that copy is imported, so the
@@ -101,8 +102,9 @@ def main() -> int:
                 todo = todo[len(done) + 1:]
         return rows, failures
 
+    years = cases.get("years_by_importer") or {}
     batches = {(label, int(year)): list(cases["materials"])
-               for label in cases["importers"] for year in cases["years"]}
+               for label in cases["importers"] for year in years.get(label, cases["years"])}
     rows, failures = run(batches)
 
     redo: dict[tuple[str, int], list[str]] = {}
