@@ -153,7 +153,8 @@ def supply_risk_section(outputs: Path) -> str:
     us = dependence[(dependence["importer"] == "USA") & (dependence["supplier"] == "CHN")
                     & (dependence["material"] == "rare_earths")].set_index("year")
     steps = [y for y in range(1995, int(us.index.max()) + 1, 5)] + [int(us.index.max())]
-    us_table = us.loc[sorted(set(steps)), ["share_value", "share_quantity"]].reset_index()
+    us_table = us.reindex(sorted(set(steps)))[["share_value", "share_quantity"]]
+    us_table = us_table.rename_axis("year").reset_index()
     peak = us["share_value"].idxmax()
     first, final = int(us.index.min()), int(us.index.max())
     wmd = coverage.get("wmd_years", [year])
@@ -161,6 +162,10 @@ def supply_risk_section(outputs: Path) -> str:
     missing_q = coverage.get("baci_missing_quantity_share", float("nan"))
     untraded = sorted({m for m, _ in coverage.get("no_trade_in_baci", [])})
     figures = outputs / "figures"
+
+    def figure(name: str, caption: str) -> str:
+        return _figure(figures / name, caption) if (figures / name).exists() else ""
+
     parts = [
         ("<p>The GeoPolRisk score (Gemechu et al. 2016; Koyamparambath et al. 2024) is the "
          "concentration of world mine production (HHI, World Mining Data) times the importer's "
@@ -181,8 +186,8 @@ def supply_risk_section(outputs: Path) -> str:
          "many of these minerals, scores low on them; where it imports most of what it "
          "processes from unstable suppliers (cobalt from the DR Congo), it scores high.</p>"),
         _fmt(table.rename(columns={"importer": f"score, {year}"})),
-        _figure(figures / "supply_risk_heatmap.png",
-                f"GeoPolRisk scores by importer and material, {year}"),
+        figure("supply_risk_heatmap.png",
+               f"GeoPolRisk scores by importer and material, {year}"),
         (f"<p><strong>US dependence on China for rare earths</strong> (HS 280530, 284610, "
          f"284690; BACI): China's share of US imports by value was "
          f"{us['share_value'].iloc[0]:.2f} in {first} (by quantity "
@@ -190,12 +195,12 @@ def supply_risk_section(outputs: Path) -> str:
          f"{final} (by quantity {us['share_quantity'].iloc[-1]:.2f}); its highest value share "
          f"was {us.loc[peak, 'share_value']:.2f}, in {peak}.</p>"),
         _fmt(us_table),
-        _figure(figures / "dependence_us_china_rare_earths.png",
-                "China's share of US rare-earth imports"),
-        _figure(figures / "dependence_china_asean.png",
-                "China's and ASEAN's imports by source, by chain (value shares)"),
-        _figure(figures / "dependence_central_asia.png",
-                "Destinations of Central Asian critical-mineral exports (value shares)"),
+        figure("dependence_us_china_rare_earths.png",
+               "China's share of US rare-earth imports"),
+        figure("dependence_china_asean.png",
+               "China's and ASEAN's imports by source, by chain (value shares)"),
+        figure("dependence_central_asia.png",
+               "Destinations of Central Asian critical-mineral exports (value shares)"),
         ("<p class='note'>In the Central Asia chart the shares are of the exporter's exports "
          "(dependence.csv: importer = destination, supplier = exporter).</p>"),
         ("<p class='note'><strong>What the data cannot cover.</strong> Scores exist only for the "

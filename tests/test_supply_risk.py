@@ -478,3 +478,23 @@ def test_stage_outputs_and_us_china_share_by_hand(real_paths, tmp_path):
     exports = dependence[dependence["view"] == "central_asia_destinations"]
     sums = exports.groupby(["supplier", "material", "year"])["share_value"].sum()
     assert np.allclose(sums, 1.0)
+
+
+def test_report_section_reads_the_outputs(tmp_path):
+    from analysis import report
+
+    rows = [("CHN", "Nickel", 2024, 0.4, 0.5, 0.2, 0.01), ("ASEAN", "Nickel", 2024, 0.4, 0.25, 0.1,
+                                                             0.02),
+            ("CHN", "Cobalt", 2024, 0.5, 0.9, 0.45, 5.0), ("ASEAN", "Cobalt", 2024, 0.5, 0.6,
+                                                            0.3, 4.0)]
+    pd.DataFrame(rows, columns=sr.SCORE_COLUMNS).to_csv(tmp_path / "supply_risk.csv", index=False)
+    dependence = pd.DataFrame({"importer": "USA", "supplier": "CHN", "material": "rare_earths",
+                               "year": [1995, 2000, 2003], "share_value": [0.25, 0.75, 0.5],
+                               "share_quantity": [0.5, 0.625, 0.125]})
+    dependence.to_csv(tmp_path / "dependence.csv", index=False)
+    html = report.supply_risk_section(tmp_path)
+    assert "Cobalt (0.45), Nickel (0.20)" in html          # China's scores, highest first
+    assert "exceeds the bloc's for 2 of 2 materials" in html
+    assert "0.25 in 1995 (by quantity 0.50) and 0.50 in 2003" in html
+    assert "highest value share was 0.75, in 2000" in html
+    assert "make supply-risk" in report.supply_risk_section(tmp_path / "absent")
