@@ -453,8 +453,7 @@ def heatmap_figure(scores: pd.DataFrame, year: int, importers: Sequence[str],
     table.index = [f"{m} (no BACI trade)" if m in no_trade else m for m in table.index]
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * table.shape[1], 1.2 + 0.22 * table.shape[0]))
     masked = np.ma.masked_invalid(table.to_numpy(dtype=float))
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("#dddddd")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#dddddd")
     image = ax.imshow(masked, aspect="auto", cmap=cmap, vmin=0,
                       vmax=max(float(np.nanmax(table.to_numpy(dtype=float))), 1e-9))
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=90, fontsize=7)
@@ -604,10 +603,10 @@ def scores_from_inputs(inputs: Mapping[str, pd.DataFrame], method: Mapping,
 
 
 def coverage_record(inputs: Mapping[str, pd.DataFrame], scores: pd.DataFrame,
-                    wmd_path: Path) -> dict:
+                    wmd_path: Path, aliases: Mapping[str, str] | None = None) -> dict:
     """What the data cover and what they leave out (written beside the outputs)."""
     baci, production, hs_map = inputs["baci"], inputs["production"], inputs["hs_map"]
-    wgi = wgi_by_partner(inputs["wgi"], inputs["codes"])
+    wgi = wgi_by_partner(inputs["wgi"], inputs["codes"], aliases)
     scored = material_flows(baci, hs_map, sorted(scores["year"].unique()))
     scored = scored[scored["material"].isin(scores["material"].unique())]
     world = scored.groupby(["material", "year"])["value"].sum()
@@ -628,8 +627,8 @@ def coverage_record(inputs: Mapping[str, pd.DataFrame], scores: pd.DataFrame,
         "no_world_production": scores.loc[scores["hhi"].isna(), ["material", "year"]]
         .drop_duplicates().astype({"year": int}).values.tolist(),
         "suppliers_scored_missing_wgi": sorted(unmatched["exporter"].unique()),
-        "import_quantity_share_scored_missing_wgi": float(unmatched["quantity"].sum()
-                                                          / scored["quantity"].sum()),
+        "world_import_quantity_share_missing_wgi": float(unmatched["quantity"].sum()
+                                                         / scored["quantity"].sum()),
     }
 
 
@@ -642,7 +641,8 @@ def compute(paths: Mapping[str, Path], spec: Mapping, chain_map: pd.DataFrame,
     scores = scores_from_inputs(inputs, method, spec["groups"])
     say("computing the dependence views")
     dependence = dependence_table(inputs["baci"], spec, chain_materials(chain_map))
-    coverage = coverage_record(inputs, scores, paths["world_mining_data.db"])
+    coverage = coverage_record(inputs, scores, paths["world_mining_data.db"],
+                               method.get("wgi_aliases") or {})
     return scores, dependence, coverage
 
 
