@@ -287,6 +287,7 @@ def test_fixed_set_composite_outside_the_window_uses_window_min_max():
     reference = pd.Series([True, True, True, True, False])
     scores, weights, _ = constructs.fixed_set_composite(data, {"a": 1, "b": -1}, "equal", 0.0,
                                                         reference)
+    assert weights.tolist() == [0.5, 0.5]
     # row 4: a' = (6 - 0) / 4 = 1.5 (outside [0, 1]), b' = (3 - 0) / 2 = 1.5 (reversed)
     assert scores.loc[4] == pytest.approx((1.5 + 1.5) / 2)
     assert scores.loc[0] == pytest.approx((0.0 + 1.0) / 2)
