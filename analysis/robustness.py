@@ -520,15 +520,22 @@ def curve_summary(table: pd.DataFrame, terms: list[str], main_id: str = "main") 
     variants = table[(table["check"] != main_id) & (table["kind"] == "variant")]
     rows = []
     for term in ["gpr", *terms]:
-        sign = np.sign(main[f"b[{term}]"])
-        b = variants[f"b[{term}]"]
         rows.append({"term": term, "main_estimate": main[f"b[{term}]"],
-                     "variants": int(b.notna().sum()),
-                     "share_same_sign": float((np.sign(b) == sign).mean()),
-                     "share_p10_crv1": float((variants[f"p[{term}]"] < 0.1).mean()),
-                     "share_p10_wcr": float((variants[f"p_wcr[{term}]"] < 0.1).sum()
-                                            / variants[f"p_wcr[{term}]"].notna().sum())})
+                     **variant_shares(variants, term, np.sign(main[f"b[{term}]"]))})
     return pd.DataFrame(rows)
+
+
+def variant_shares(variants: pd.DataFrame, term: str, sign: float) -> dict[str, float]:
+    """Among the variants that estimate ``term`` (a variant on a smaller model has no value):
+    their number, the share with the given sign, and the shares with p < 0.10 under CRV1 and
+    under WCR (over the variants that report each p)."""
+    b = variants[f"b[{term}]"].dropna()
+    p = variants[f"p[{term}]"].dropna()
+    wcr = variants[f"p_wcr[{term}]"].dropna()
+    return {"variants": int(len(b)),
+            "share_same_sign": float((np.sign(b) == sign).mean()) if len(b) else np.nan,
+            "share_p10_crv1": float((p < 0.1).mean()) if len(p) else np.nan,
+            "share_p10_wcr": float((wcr < 0.1).mean()) if len(wcr) else np.nan}
 
 
 def t_critical(n_clusters: pd.Series, level: float = 0.95) -> np.ndarray:
