@@ -1,0 +1,59 @@
+"""The findings table: verdicts, the second H1 row and battery shares, on hand-made outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.report import findings_table
+
+
+def _estimates() -> pd.DataFrame:
+    rows = [("M1", "gpr", 0.20, 0.03, 0.04), ("M4", "gpr:rn", -0.5, 0.01, 0.08),
+            ("M4", "gpr:ti", -0.1, 0.02, 0.01), ("M5", "gpr:rn:ti", 0.3, 0.5, 0.6)]
+    return pd.DataFrame([{"model": m, "term": t, "estimate": b, "p_value": p, "p_wcr": w,
+                          "n_obs": 100, "n_clusters": 7} for m, t, b, p, w in rows])
+
+
+def _robustness() -> pd.DataFrame:
+    base = {"kind": "variant", "n_obs": 100, "n_clusters": 7}
+    rows = [
+        {"check": "main", "b[gpr]": 0.1, "p[gpr]": 0.2, "p_wcr[gpr]": 0.3,
+         "b[gpr:rn]": -0.5, "p[gpr:rn]": 0.01, "p_wcr[gpr:rn]": 0.08,
+         "b[gpr:ti]": -0.1, "p[gpr:ti]": 0.02, "p_wcr[gpr:ti]": 0.01},
+        {"check": "a", "b[gpr]": 0.2, "p[gpr]": 0.05, "p_wcr[gpr]": 0.2,
+         "b[gpr:rn]": 0.4, "p[gpr:rn]": 0.5, "p_wcr[gpr:rn]": 0.5,
+         "b[gpr:ti]": -0.3, "p[gpr:ti]": 0.01, "p_wcr[gpr:ti]": 0.02},
+        # a variant on M1: no interaction terms; it must not count against their shares
+        {"check": "m1_own_sample", "b[gpr]": 0.05, "p[gpr]": 0.5, "p_wcr[gpr]": 0.45,
+         "b[gpr:rn]": np.nan, "p[gpr:rn]": np.nan, "p_wcr[gpr:rn]": np.nan,
+         "b[gpr:ti]": np.nan, "p[gpr:ti]": np.nan, "p_wcr[gpr:ti]": np.nan, "n_obs": 150,
+         "n_clusters": 10},
+        {"check": "loo_X", "kind": "jackknife", "b[gpr]": -9.0, "p[gpr]": 0.0,
+         "p_wcr[gpr]": 0.0},
+    ]
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_verdicts_follow_sign_and_wcr_p():
+    table = findings_table(_estimates(), _robustness()).set_index("term")
+    assert table.loc["gpr (M1, N = 100, G = 7)", "verdict"] == "supported (WCR p < 0.05)"
+    assert table.loc["gpr:rn (M4, N = 100, G = 7)", "verdict"] == "weak (WCR p < 0.10)"
+    # wrong sign: never supported, however small the p-value
+    assert table.loc["gpr:ti (M4, N = 100, G = 7)", "verdict"] == "not supported"
+    assert table.loc["gpr:rn:ti (M5, N = 100, G = 7)", "verdict"] == "not supported"
+    own = table.loc["gpr (M1, N = 150, G = 10)"]
+    assert own["estimate"] == 0.05 and own["WCR p"] == 0.45
+
+
+def test_battery_shares_count_only_variants_that_estimate_the_term():
+    table = findings_table(_estimates(), _robustness()).set_index("hypothesis")
+    h2 = table.loc["H2"]
+    # one variant estimates gpr:rn (check "a", positive): share same sign 0 of 1
+    assert h2["share same sign"] == pytest.approx(0.0)
+    assert h2["share p<0.10 (CRV1)"] == pytest.approx(0.0)
+    h1 = table.loc["H1"].iloc[0]
+    # gpr: two variants (a, m1_own_sample), both positive like main; jackknife excluded
+    assert h1["share same sign"] == pytest.approx(1.0)
+    assert h1["share p<0.10 (CRV1)"] == pytest.approx(0.5)
