@@ -219,6 +219,9 @@ def build_diagnostics(panel: pd.DataFrame, sample: pd.DataFrame, weights: pd.Dat
     decomposition = partner_decomposition(sample, weights, g, set(external))
     add("gpr", "effective number of partner shocks (1 / HHI of mean exposure)",
         effective_number(decomposition["mean_exposure_weight"].to_numpy()), "extra-regional")
+    variance_shares = decomposition["share_of_within_variation"].clip(lower=0).to_numpy()
+    add("gpr", "effective number of partner shocks (1 / HHI of within-variation shares)",
+        effective_number(variance_shares), "negative shares set to 0")
     top = decomposition.iloc[0]
     add("gpr", "largest partner share of within variation",
         float(top["share_of_within_variation"]), top["partner_iso3"])
