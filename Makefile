@@ -11,6 +11,12 @@ STAMP := $(VENV)/.installed
 # The offline data mirror, if there is one beside the project; otherwise fetch goes online.
 DATA_MIRROR ?= $(wildcard $(abspath ../shared/data/mirror))
 export DATA_MIRROR
+# Python randomises string hashing per process; set orders (the interaction columns of
+# estimation_panel.parquet) and pyfixest's fixed-effect ordering follow it, so without a fixed
+# seed two runs of the same code can differ in those bytes. Fixed for every stage (nickel always
+# had it).
+PYTHONHASHSEED ?= 0
+export PYTHONHASHSEED
 
 RAW_STAMP := data/raw/.fetched
 CLEAN_OUT := data/processed/panel_clean.parquet
@@ -24,7 +30,13 @@ SUPPLY_OUT := outputs/supply_risk.csv
 
 .PHONY: all setup data panel indices diagnostics models nickel robustness supply-risk report test mutate bench lint clean help
 
-all: supply-risk report ## set up, fetch, and run every stage through outputs/report.html
+# Stages that do not depend on each other run two at a time (supply-risk, nickel and
+# diagnostics beside the clean -> indices -> models -> robustness chain); JOBS=1 runs them one
+# after the other. Only `all` is parallel, so `make clean all` still cleans first.
+JOBS ?= 2
+
+all: ## set up, fetch, and run every stage through outputs/report.html (JOBS stages at a time)
+	@$(MAKE) --no-print-directory -j$(JOBS) supply-risk report
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'

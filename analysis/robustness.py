@@ -848,6 +848,22 @@ def check_key(check: dict, model: dict, models: dict, terms: list[str], bootstra
         **_code_and_libraries()})
 
 
+def run_checks(jobs: list[tuple[int, dict, dict, str]], processed: Path, terms: list[str],
+               bootstrap: dict, seed: int, models: dict):
+    """Estimate the checks of ``jobs`` ((position, check, model, key)) one after the other;
+    yields (position, (rows, extra)). (Worker processes were tried: OpenBLAS already runs the
+    large bootstrap products on both cores, and two processes with two BLAS threads each
+    took longer than one.)"""
+    for i, check, check_model, _ in tqdm(jobs, desc="[robustness] checks", unit="check",
+                                         file=sys.stdout, mininterval=0, ascii=True):
+        yield i, run_check(check, check_model, processed, terms, bootstrap, seed, models)
+
+
+def jobs_key(jobs: list[tuple[int, dict, dict, str]], position: int) -> str:
+    """The cache key of the job at spec position ``position``."""
+    return next(key for i, _, _, key in jobs if i == position)
+
+
 def cache_name(check_id: str) -> str:
     """A file-name-safe form of a check id."""
     return re.sub(r"[^A-Za-z0-9_]", "_", str(check_id))
@@ -863,28 +879,32 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
              "controls": models["controls"], "centre": models["centre"]}
     terms = spec["curve_terms"]
     bootstrap = {**models["bootstrap"], "rademacher_enumeration": False, "all_terms": False}
-    rows = []
-    ivs: dict[str, dict] = {}
-    reused = 0
-    for check in tqdm(spec["checks"], desc="[robustness] checks", unit="check",
-                      file=sys.stdout, mininterval=0, ascii=True):
+    results: dict[int, tuple[list[dict], dict]] = {}
+    jobs: list[tuple[int, dict, dict, str]] = []
+    for i, check in enumerate(spec["checks"]):
         check_model = model_for(check, model, models)
         key = check_key(check, check_model, models, terms, bootstrap, spec["ri_seed"],
                         processed)
         stored = cache.load_result("robustness", cache_name(check["id"]), key)
         if stored is None:
-            check_rows, extra = run_check(check, check_model, processed, terms, bootstrap,
-                                          spec["ri_seed"], models)
-            cache.store_result("robustness", cache_name(check["id"]), key,
-                               {"rows": check_rows, "extra": extra})
+            jobs.append((i, check, check_model, key))
         else:
-            check_rows, extra = stored["rows"], stored["extra"]
-            reused += 1
+            results[i] = (stored["rows"], stored["extra"])
+    print(f"[robustness] {len(jobs)} check(s) to estimate, {len(results)} unchanged (read from "
+          "data/cache/robustness)", flush=True)
+    for i, (check_rows, extra) in run_checks(jobs, processed, terms, bootstrap, spec["ri_seed"],
+                                             models):
+        check = spec["checks"][i]
+        cache.store_result("robustness", cache_name(check["id"]), jobs_key(jobs, i),
+                           {"rows": check_rows, "extra": extra})
+        results[i] = (check_rows, extra)
+    rows = []
+    ivs: dict[str, dict] = {}
+    for i, check in enumerate(spec["checks"]):
+        check_rows, extra = results[i]
         rows += check_rows
         if "iv" in extra:
             ivs[check["id"]] = extra["iv"]
-    print(f"[robustness] {len(spec['checks']) - reused} check(s) estimated, {reused} unchanged "
-          "(read from data/cache/robustness)", flush=True)
     table = pd.DataFrame(rows)
     tables, figures = outputs / "tables", outputs / "figures"
     atomic_write_text(outputs / "robustness.csv",
