@@ -105,8 +105,8 @@ test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm
 mutate: $(STAMP) ## mutation testing: each mutant in tools/mutants.yaml alone, caught or survived
 	$(PY) tools/mutate.py
 
-bench: $(STAMP) ## time each stage, compare with pyfixest, Monte Carlo size of the tests
-	$(PY) -m analysis.bench
+bench: $(STAMP) ## time make all here, compare with pyfixest (BENCH_ARGS=--size: test sizes)
+	$(PY) -m analysis.bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check analysis tests tools
