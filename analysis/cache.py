@@ -12,7 +12,8 @@ every read (``make clean`` leaves ``data/cache`` alone, as it leaves ``data/raw`
   record holding the full key and the sha256 of every parquet file.
 - **results** (:func:`load_result` / :func:`store_result`): a JSON document (e.g. the rows of
   one robustness check), in ``data/cache/<kind>/<name>-<key16>.json``; the record holds the full
-  key and the sha256 of the canonical JSON of the payload.
+  key and the sha256 of the canonical JSON of the payload. The last few results of a name are
+  kept (:data:`RESULT_ENTRIES`), one parsed entry per source.
 
 A read accepts an entry only if the record parses, its key equals the key asked for and every
 stored hash equals the hash of the bytes read; anything else (a truncated or edited file, a
@@ -43,6 +44,7 @@ from analysis.io import atomic_path, atomic_write_text, sha256_of
 
 CACHE_DIR = ROOT / "data" / "cache"
 FORMAT = 1  # bump to invalidate every entry written by an older layout of this module
+RESULT_ENTRIES = 4  # results kept per name (the current one and the three before it)
 
 
 def enabled() -> bool:
@@ -227,11 +229,17 @@ def _write_frames(folder: Path, stem: str, key: str, frames: list[pd.DataFrame],
     _prune(folder, source, keep=stem)
 
 
-def _prune(folder: Path, name: str, keep: str) -> None:
-    """Remove the older entries of ``name`` (other keys): one entry per name is kept."""
+def _prune(folder: Path, name: str, keep: str, entries: int = 1) -> None:
+    """Remove the older entries of ``name`` (other keys), keeping ``keep`` and the
+    ``entries - 1`` most recently written others."""
+    stems: dict[str, float] = {}
     for path in folder.glob(f"{name}-*"):
         stem = path.name.split(".", 1)[0]
         if stem != keep and stem.rsplit("-", 1)[0] == name:
+            stems[stem] = max(stems.get(stem, 0.0), path.stat().st_mtime)
+    old = sorted(stems, key=stems.get, reverse=True)[entries - 1:]
+    for path in folder.glob(f"{name}-*"):
+        if path.name.split(".", 1)[0] in old:
             path.unlink(missing_ok=True)
 
 
@@ -260,7 +268,9 @@ def load_result(kind: str, name: str, key: str) -> Any | None:
 
 def store_result(kind: str, name: str, key: str, payload: Any) -> None:
     """Store a JSON-able ``payload`` (numpy scalars, tuples and pandas Series are converted)
-    under (``kind``, ``name``) for ``key``, replacing the older entries of that name."""
+    under (``kind``, ``name``) for ``key``. The three most recent other entries of that name
+    are kept (an edit of a spec entry that is then undone finds its old result), older ones
+    are removed."""
     if not enabled():
         return
     folder = cache_dir() / kind
@@ -272,7 +282,7 @@ def store_result(kind: str, name: str, key: str, payload: Any) -> None:
     stem = f"{name}-{key[:16]}"
     atomic_write_text(folder / f"{stem}.json",
                       json.dumps(record, allow_nan=True, ensure_ascii=False) + "\n")
-    _prune(folder, name, keep=stem)
+    _prune(folder, name, keep=stem, entries=RESULT_ENTRIES)
 
 
 def files_sha256(paths: Iterable[Path]) -> dict[str, str]:

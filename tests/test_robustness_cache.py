@@ -119,3 +119,13 @@ def test_the_key_covers_the_entry_model_and_code(tmp_path):
     assert key != robustness.check_key(check, model, {}, ["gpr:rn"], {**boot, "B": 999}, 1,
                                        processed)
     assert key != robustness.check_key(check, model, {}, ["gpr:rn"], boot, 2, processed)
+
+
+def test_undoing_an_edit_finds_the_earlier_result(counted, tmp_path):
+    first = _run(tmp_path / "a")
+    edited = copy.deepcopy(CHECKS)
+    edited["checks"][1]["lag"] = ["gpr"]
+    _run(tmp_path / "a", edited)
+    counted.clear()
+    assert _run(tmp_path / "a", CHECKS) == first  # back to the original entry
+    assert counted == []
