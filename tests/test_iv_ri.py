@@ -288,3 +288,18 @@ def test_auto_engine_takes_the_frame_engine_for_keys_it_does_not_implement() -> 
     slow = robustness.permutation_test(panel, check, MODEL, "gpr", "years", 15, 2, ["gpr"],
                                        engine="pandas")
     assert auto == slow
+
+
+def test_anderson_rubin_pvalues_equal_one_test_per_grid_point() -> None:
+    rng = np.random.default_rng(12)
+    n, clusters = 60, np.repeat(np.arange(7), [6, 7, 8, 9, 10, 9, 11])
+    z = rng.normal(size=(n, 1))
+    w = rng.normal(size=(n, 2))
+    e = 1.5 * z[:, 0] + rng.normal(size=n)
+    y = 0.4 * e + w @ np.array([0.3, -0.2]) + rng.normal(size=n)
+    grid = np.linspace(-4.0, 5.0, 61)
+    batch = inference.anderson_rubin_pvalues(y, e, w, z, clusters, grid, n_absorbed=3)
+    single = np.array([inference.anderson_rubin(y, e, w, z, clusters, [b0], n_absorbed=3)[1]
+                       for b0 in grid])
+    np.testing.assert_array_equal(batch, single)  # the same numbers, bit for bit
+    assert single.max() > 0.05 > single.min()  # the grid crosses the 5% boundary
