@@ -17,6 +17,12 @@ export DATA_MIRROR
 # had it).
 PYTHONHASHSEED ?= 0
 export PYTHONHASHSEED
+# One BLAS thread per process: the matrices are small, and OpenBLAS's second thread cost more
+# than it gave (robustness: 9.0 s with two threads, 7.5 s with one), and fought with the stage
+# running beside it. The robustness stage then shares its checks out to two processes
+# (PIPELINE_WORKERS). Every output is byte-identical with one or two BLAS threads.
+OPENBLAS_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS
 
 RAW_STAMP := data/raw/.fetched
 CLEAN_OUT := data/processed/panel_clean.parquet

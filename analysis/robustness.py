@@ -16,6 +16,7 @@ Run ``python -m analysis.robustness --help``.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -848,20 +849,68 @@ def check_key(check: dict, model: dict, models: dict, terms: list[str], bootstra
         **_code_and_libraries()})
 
 
-def run_checks(jobs: list[tuple[int, dict, dict, str]], processed: Path, terms: list[str],
-               bootstrap: dict, seed: int, models: dict):
-    """Estimate the checks of ``jobs`` ((position, check, model, key)) one after the other;
-    yields (position, (rows, extra)). (Worker processes were tried: OpenBLAS already runs the
-    large bootstrap products on both cores, and two processes with two BLAS threads each
-    took longer than one.)"""
-    for i, check, check_model, _ in tqdm(jobs, desc="[robustness] checks", unit="check",
-                                         file=sys.stdout, mininterval=0, ascii=True):
-        yield i, run_check(check, check_model, processed, terms, bootstrap, seed, models)
+#: Whether this process started with one OpenBLAS thread (``OPENBLAS_NUM_THREADS=1``, which
+#: the Makefile sets). Read once, at import: what counts is the setting numpy started with.
+BLAS_SINGLE_THREAD = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
 
 
-def jobs_key(jobs: list[tuple[int, dict, dict, str]], position: int) -> str:
-    """The cache key of the job at spec position ``position``."""
-    return next(key for i, _, _, key in jobs if i == position)
+def workers() -> int:
+    """Worker processes for the checks to estimate: 2 (at most the number of cores, or
+    ``PIPELINE_WORKERS``) when this process runs OpenBLAS single-threaded, else 1.
+
+    The workers are forked, and a fork of a process whose OpenBLAS has started its own threads
+    can hang in the child; with two BLAS threads per process two workers were also slower than
+    one process. Each check is estimated by the same code in any process, so the results do
+    not depend on the number (``tests/test_robustness_cache.py``)."""
+    if not BLAS_SINGLE_THREAD:
+        return 1
+    value = os.environ.get("PIPELINE_WORKERS")
+    if value:
+        return max(1, int(value))
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _run_job(job: tuple) -> tuple[object, object]:
+    """One unit of work, in this process or a worker: ("check", position, run_check args) or
+    ("heterogeneity", tag, heterogeneity_rows args)."""
+    kind, tag, args = job
+    if kind == "check":
+        return tag, run_check(*args)
+    return tag, heterogeneity_rows(*args)
+
+
+def _cost(job: tuple) -> int:
+    """Rough order of cost, to start the longest jobs first when they are shared out."""
+    kind, _, args = job
+    if kind != "check":
+        return 3
+    check = args[0]
+    return 3 if check.get("jackknife") else 2 if check.get("permute") or check.get("iv") else 0
+
+
+def run_jobs(jobs: list[tuple]):
+    """Run ``jobs`` (see :func:`_run_job`); yields (tag, result) as they finish. With more than
+    one job and :func:`workers` > 1 they are shared out to forked worker processes (the
+    stage's imports are shared; the longest first), else run here in order."""
+    bar = tqdm(total=len(jobs), desc="[robustness] checks", unit="check", file=sys.stdout,
+               mininterval=0, ascii=True)
+    n_workers = min(workers(), len(jobs))
+    if n_workers <= 1:
+        for job in jobs:
+            yield _run_job(job)
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
+            futures = [pool.submit(_run_job, job)
+                       for job in sorted(jobs, key=_cost, reverse=True)]
+            for future in as_completed(futures):
+                yield future.result()
+                bar.update()
+    bar.close()
 
 
 def cache_name(check_id: str) -> str:
@@ -880,24 +929,41 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     terms = spec["curve_terms"]
     bootstrap = {**models["bootstrap"], "rademacher_enumeration": False, "all_terms": False}
     results: dict[int, tuple[list[dict], dict]] = {}
-    jobs: list[tuple[int, dict, dict, str]] = []
+    jobs: list[tuple] = []
+    keys: dict[object, str] = {}
     for i, check in enumerate(spec["checks"]):
         check_model = model_for(check, model, models)
-        key = check_key(check, check_model, models, terms, bootstrap, spec["ri_seed"],
-                        processed)
-        stored = cache.load_result("robustness", cache_name(check["id"]), key)
+        keys[i] = check_key(check, check_model, models, terms, bootstrap, spec["ri_seed"],
+                            processed)
+        stored = cache.load_result("robustness", cache_name(check["id"]), keys[i])
         if stored is None:
-            jobs.append((i, check, check_model, key))
+            jobs.append(("check", i, (check, check_model, processed, terms, bootstrap,
+                                      spec["ri_seed"], models)))
         else:
             results[i] = (stored["rows"], stored["extra"])
-    print(f"[robustness] {len(jobs)} check(s) to estimate, {len(results)} unchanged (read from "
-          "data/cache/robustness)", flush=True)
-    for i, (check_rows, extra) in run_checks(jobs, processed, terms, bootstrap, spec["ri_seed"],
-                                             models):
-        check = spec["checks"][i]
-        cache.store_result("robustness", cache_name(check["id"]), jobs_key(jobs, i),
+    keys["heterogeneity"] = cache.key_of({
+        "kind": "robustness_heterogeneity", "heterogeneity": spec["heterogeneity"],
+        "model": model, "models": models, "terms": terms, "bootstrap": bootstrap,
+        "inputs": _inputs_sha256(panel_files(
+            "chain" if spec["heterogeneity"].get("by_chain") else None, processed)),
+        **_code_and_libraries()})
+    stored = cache.load_result("robustness", "_heterogeneity", keys["heterogeneity"])
+    hetero_rows = None if stored is None else stored["rows"]
+    if hetero_rows is None:
+        jobs.append(("heterogeneity", "heterogeneity",
+                     (spec, model, processed, terms, bootstrap, models)))
+    print(f"[robustness] {sum(j[0] == 'check' for j in jobs)} check(s) to estimate, "
+          f"{len(results)} unchanged (read from data/cache/robustness); heterogeneity "
+          f"{'to estimate' if hetero_rows is None else 'unchanged'}", flush=True)
+    for tag, result in run_jobs(jobs):
+        if tag == "heterogeneity":
+            hetero_rows = result
+            cache.store_result("robustness", "_heterogeneity", keys[tag], {"rows": result})
+            continue
+        check_rows, extra = result
+        cache.store_result("robustness", cache_name(spec["checks"][tag]["id"]), keys[tag],
                            {"rows": check_rows, "extra": extra})
-        results[i] = (check_rows, extra)
+        results[tag] = (check_rows, extra)
     rows = []
     ivs: dict[str, dict] = {}
     for i, check in enumerate(spec["checks"]):
@@ -935,18 +1001,6 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     plot_specification_curve(table[table["kind"] == "variant"], terms, figures)
     plot_leave_one_out(table, terms, figures)
     print("[robustness] heterogeneity: CLMV versus others, and by mineral chain", flush=True)
-    key = cache.key_of({
-        "kind": "robustness_heterogeneity", "heterogeneity": spec["heterogeneity"],
-        "model": model, "models": models, "terms": terms, "bootstrap": bootstrap,
-        "inputs": _inputs_sha256(panel_files(
-            "chain" if spec["heterogeneity"].get("by_chain") else None, processed)),
-        **_code_and_libraries()})
-    stored = cache.load_result("robustness", "_heterogeneity", key)
-    if stored is None:
-        hetero_rows = heterogeneity_rows(spec, model, processed, terms, bootstrap, models)
-        cache.store_result("robustness", "_heterogeneity", key, {"rows": hetero_rows})
-    else:
-        hetero_rows = stored["rows"]
     hetero = pd.DataFrame(hetero_rows)
     frame_table(display_table(hetero, terms), tables / "heterogeneity",
                 "Heterogeneity: CLMV versus the other members, and by mineral chain")

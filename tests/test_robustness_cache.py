@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ def counted(monkeypatch, tmp_path):
     """run_check and heterogeneity_rows that record what they estimate; a private cache."""
     monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("PIPELINE_CACHE", raising=False)
+    monkeypatch.setenv("PIPELINE_WORKERS", "1")  # estimated here, where the calls are seen
     calls: list[str] = []
     real_check, real_hetero = robustness.run_check, robustness.heterogeneity_rows
 
@@ -129,3 +131,31 @@ def test_undoing_an_edit_finds_the_earlier_result(counted, tmp_path):
     counted.clear()
     assert _run(tmp_path / "a", CHECKS) == first  # back to the original entry
     assert counted == []
+
+
+def test_worker_processes_write_the_same_bytes(tmp_path, monkeypatch):
+    """Checks shared out to two forked workers (the longest first, finishing in any order;
+    in a fresh process with one BLAS thread, as under make) give the same files as one
+    process."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("PIPELINE_CACHE", "off")
+    monkeypatch.setenv("PIPELINE_WORKERS", "1")
+    serial = _run(tmp_path / "a")
+    root = tmp_path / "b"
+    _write_inputs(root, CHECKS)
+    script = ("import sys; from pathlib import Path; from analysis import robustness as r; "
+              "root = Path(sys.argv[1]); assert r.workers() == 2; "
+              "r.run(root / 'processed', root / 'outputs', root / 'robustness.yaml', "
+              "root / 'models.yaml')")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PIPELINE_WORKERS": "2",
+           "PIPELINE_CACHE": "off"}
+    done = subprocess.run([sys.executable, "-c", script, str(root)], env=env, timeout=300,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    outputs = root / "outputs"
+    parallel = {str(p.relative_to(outputs)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(outputs.rglob("*")) if p.is_file()}
+    assert parallel == serial
+    assert robustness.workers() == 1 or robustness.BLAS_SINGLE_THREAD  # never fork otherwise
