@@ -849,21 +849,15 @@ def check_key(check: dict, model: dict, models: dict, terms: list[str], bootstra
         **_code_and_libraries()})
 
 
-#: Whether this process started with one OpenBLAS thread (``OPENBLAS_NUM_THREADS=1``, which
-#: the Makefile sets). Read once, at import: what counts is the setting numpy started with.
-BLAS_SINGLE_THREAD = os.environ.get("OPENBLAS_NUM_THREADS") == "1"
+#: Fewest jobs worth starting worker processes for (each one imports the stage, ~1.5 s).
+MIN_POOL_JOBS = 4
 
 
 def workers() -> int:
-    """Worker processes for the checks to estimate: 2 (at most the number of cores, or
-    ``PIPELINE_WORKERS``) when this process runs OpenBLAS single-threaded, else 1.
-
-    The workers are forked, and a fork of a process whose OpenBLAS has started its own threads
-    can hang in the child; with two BLAS threads per process two workers were also slower than
-    one process. Each check is estimated by the same code in any process, so the results do
-    not depend on the number (``tests/test_robustness_cache.py``)."""
-    if not BLAS_SINGLE_THREAD:
-        return 1
+    """Worker processes for the checks to estimate: ``PIPELINE_WORKERS`` if set, else 2 (at
+    most the number of cores). Each check is estimated by the same code in any process, with
+    one BLAS thread per worker, so the results do not depend on the number
+    (``tests/test_robustness_cache.py``)."""
     value = os.environ.get("PIPELINE_WORKERS")
     if value:
         return max(1, int(value))
@@ -889,13 +883,19 @@ def _cost(job: tuple) -> int:
 
 
 def run_jobs(jobs: list[tuple]):
-    """Run ``jobs`` (see :func:`_run_job`); yields (tag, result) as they finish. With more than
-    one job and :func:`workers` > 1 they are shared out to forked worker processes (the
-    stage's imports are shared; the longest first), else run here in order."""
+    """Run ``jobs`` (see :func:`_run_job`); yields (tag, result) as they finish.
+
+    With at least :data:`MIN_POOL_JOBS` jobs and :func:`workers` > 1, this process and
+    ``workers() - 1`` worker processes share them: the workers take them from the front of the
+    queue (the longest first), this process from the back, each job once (a job a worker has
+    not started is cancelled there before it runs here). The workers are started fresh
+    ("spawn", not fork: a fork of a process with running threads, from OpenBLAS, Arrow or
+    tqdm, can hang in the child) with ``OPENBLAS_NUM_THREADS=1``; every output is
+    byte-identical with one or two BLAS threads. Otherwise the jobs run here, in order."""
     bar = tqdm(total=len(jobs), desc="[robustness] checks", unit="check", file=sys.stdout,
                mininterval=0, ascii=True)
     n_workers = min(workers(), len(jobs))
-    if n_workers <= 1:
+    if n_workers <= 1 or len(jobs) < MIN_POOL_JOBS:
         for job in jobs:
             yield _run_job(job)
             bar.update()
@@ -903,11 +903,23 @@ def run_jobs(jobs: list[tuple]):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
-            futures = [pool.submit(_run_job, job)
-                       for job in sorted(jobs, key=_cost, reverse=True)]
-            for future in as_completed(futures):
+        queue = sorted(jobs, key=_cost, reverse=True)
+        saved = os.environ.get("OPENBLAS_NUM_THREADS")
+        with ProcessPoolExecutor(n_workers - 1,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for the workers, started on submit
+            try:
+                futures = [pool.submit(_run_job, job) for job in queue]
+            finally:
+                if saved is None:
+                    os.environ.pop("OPENBLAS_NUM_THREADS", None)
+                else:
+                    os.environ["OPENBLAS_NUM_THREADS"] = saved
+            for job, future in zip(reversed(queue), reversed(futures), strict=True):
+                if future.cancel():  # not started by a worker: run it here
+                    yield _run_job(job)
+                    bar.update()
+            for future in as_completed([f for f in futures if not f.cancelled()]):
                 yield future.result()
                 bar.update()
     bar.close()
