@@ -7,7 +7,8 @@ every read (``make clean`` leaves ``data/cache`` alone, as it leaves ``data/raw`
 - **parsed tables** (:func:`parsed`): the frame(s) a parser in :mod:`analysis.parsers` returns
   for one raw file, stored as parquet. Key: the raw file's sha256 (the registry's, re-checked by
   the caller before the call), the parser's name and arguments, the source code of
-  :mod:`analysis.parsers` and the numpy / pandas / pyarrow versions. File:
+  :mod:`analysis.parsers` and of what it uses (the panel's country list in
+  :mod:`analysis.config`, :mod:`analysis.io`) and the numpy / pandas / pyarrow versions. File:
   ``data/cache/parsed/<source>-<key16>[.<i>].parquet`` plus ``<source>-<key16>.json``, the
   record holding the full key and the sha256 of every parquet file.
 - **results** (:func:`load_result` / :func:`store_result`): a JSON document (e.g. the rows of
@@ -31,7 +32,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache as _memo
 from pathlib import Path
@@ -169,7 +169,8 @@ def parsed(source: str, raw_sha256: str, parser: Callable[..., Any], *args: Any,
              "parser": f"{parser.__module__}.{parser.__qualname__}",
              "args": [a for a in args if not isinstance(a, Path)],
              "kwargs": {k: v for k, v in kwargs.items() if not isinstance(v, Path)},
-             "code": code_version("analysis.parsers", "analysis.cache"),
+             "code": code_version("analysis.parsers", "analysis.config", "analysis.io",
+                                  "analysis.cache"),
              "libraries": library_versions("numpy", "pandas", "pyarrow")}
     key = key_of(parts)
     folder = cache_dir() / "parsed"
@@ -288,7 +289,3 @@ def store_result(kind: str, name: str, key: str, payload: Any) -> None:
 def files_sha256(paths: Iterable[Path]) -> dict[str, str]:
     """{file name: sha256} of input files (an entry's data inputs)."""
     return {Path(p).name: sha256_of(Path(p)) for p in paths}
-
-
-if __name__ == "__main__":  # pragma: no cover - a convenience for inspecting the folder
-    print(cache_dir(), file=sys.stdout)

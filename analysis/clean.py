@@ -17,6 +17,8 @@ Missing data are never imputed silently: only interior gaps (between a country's
 observation of a variable) of at most ``MAX_GAP_YEARS`` = 4 consecutive missing years are filled,
 linearly (METHODS.md section 3, "Missing data"); longer gaps stay missing. Every filled variable
 gets a ``<name>_filled`` flag column. This applies to every WDI series, WGI, WUI and PWT.
+Each raw file is parsed once: the parsed table is stored in ``data/cache/parsed`` under the
+file's sha256 (:func:`parse_verified`, :mod:`analysis.cache`) and read back on later runs.
 Run ``python -m analysis.clean --help``.
 """
 

@@ -7,6 +7,12 @@ jackknife, randomisation inference (permutations) and IV. Adding a check is one 
 spec. Writes ``outputs/robustness.csv``, ``outputs/tables/robustness.*``, the heterogeneity
 tables, the specification curve and the leave-one-out figure.
 
+A check whose spec entry, model, input files and code are unchanged is read back from
+``data/cache/robustness`` (:func:`check_key`, :mod:`analysis.cache`), so editing one entry
+re-estimates that entry only; the checks to estimate are shared between this process and a
+worker process (:func:`run_jobs`). Randomisation inference runs on arrays
+(:class:`PermutationDesign`). The outputs are the same bytes either way.
+
 The Hansen (1999) panel threshold model is not implemented: no implementation in this
 environment could be validated against a published result, so it is reported as not done.
 
@@ -807,7 +813,7 @@ def plot_leave_one_out(table: pd.DataFrame, terms: list[str], figures: Path) -> 
 # --------------------------------------------------------------------------- result cache
 #: Modules whose code a check's result depends on (their source hashes enter its cache key).
 CHECK_CODE = ("analysis.robustness", "analysis.estimation", "analysis.inference",
-              "analysis.io", "analysis.cache")
+              "analysis.config", "analysis.io", "analysis.cache")
 #: Libraries whose arithmetic a check's result depends on (their versions enter the key).
 CHECK_LIBRARIES = ("numpy", "pandas", "scipy", "linearmodels", "pyfixest")
 
