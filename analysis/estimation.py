@@ -112,8 +112,11 @@ def estimate(frame: pd.DataFrame, name: str, dependent: str, regressors: list[st
     indexed = data.set_index([entity, time])
     model = PanelOLS(indexed[dependent], indexed[regressors], entity_effects=True,
                      time_effects=True, drop_absorbed=False, check_rank=True)
-    fit = model.fit(cov_type="unadjusted")
-    params = fit.params.reindex(regressors)
+    # one fit: the estimates do not depend on cov_type (linearmodels computes the parameters
+    # before the covariance), so the Driscoll-Kraay fit also gives the point estimates
+    dk_bandwidth = driscoll_kraay_bandwidth(int(data[time].nunique()))
+    dk = model.fit(cov_type="kernel", kernel=dk_kernel, bandwidth=dk_bandwidth)
+    params = dk.params.reindex(regressors)
 
     partialled = inference.partial_out_fixed_effects(data, used, [entity, time])
     y_w = partialled[dependent].to_numpy()
@@ -129,8 +132,6 @@ def estimate(frame: pd.DataFrame, name: str, dependent: str, regressors: list[st
     v_crv3 = inference.cluster_jackknife_vcov(design.y, design.X, clusters, "mnw")[:k, :k]
     v_crv3_pf = inference.cluster_jackknife_vcov(
         design.y, design.X, clusters, "pyfixest", n_absorbed=design.n_absorbed)[:k, :k]
-    dk_bandwidth = driscoll_kraay_bandwidth(n_periods)
-    dk = model.fit(cov_type="kernel", kernel=dk_kernel, bandwidth=dk_bandwidth)
     b = params.to_numpy()
     table = inference.coefficient_table(b, v_crv1, df=n_clusters - 1, names=regressors)
     table["se_crv3"] = np.sqrt(np.diag(v_crv3))

@@ -183,8 +183,10 @@ def product_level_synergy(hs6: pd.DataFrame) -> pd.DataFrame:
     rows = []
     china_imports = world[world["iso3"] == config.CHINA].pivot_table(
         index="year", columns="hs6", values="import_value", aggfunc="sum")
+    # the region rows of each country-year, in their order in hs6 (one pass, not one scan each)
+    by_year = {key: rows for key, rows in region.groupby(["iso3", "year"])}
     for (iso3, year), own in world.groupby(["iso3", "year"]):
-        reg = region[(region["iso3"] == iso3) & (region["year"] == year)]
+        reg = by_year.get((iso3, year), region.iloc[:0])
         gl = grubel_lloyd(reg["export_value"].to_numpy(), reg["import_value"].to_numpy()) \
             if len(reg) else np.nan
         tc = np.nan

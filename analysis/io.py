@@ -106,12 +106,22 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
 
 def record_timing(stage: str, seconds: float, path: Path | None = None) -> None:
-    """Add a stage's wall-clock runtime to ``outputs/timings.json`` (read by the manifest)."""
+    """Add a stage's wall-clock runtime to ``outputs/timings.json`` (read by the manifest).
+
+    Stages run two at a time under ``make all``, so the read-modify-write holds an exclusive
+    lock (``flock`` on the folder, which leaves no lock file among the outputs)."""
+    import fcntl
     import json
 
     from analysis.config import OUTPUTS
 
     path = path or OUTPUTS / "timings.json"
-    timings = json.loads(path.read_text()) if path.exists() else {}
-    timings[stage] = round(seconds, 2)
-    atomic_write_text(path, json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        timings = json.loads(path.read_text()) if path.exists() else {}
+        timings[stage] = round(seconds, 2)
+        atomic_write_text(path, json.dumps(timings, indent=2, sort_keys=True) + "\n")
+    finally:
+        os.close(folder)  # releases the lock

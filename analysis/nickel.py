@@ -787,11 +787,14 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
 def read_extract(raw_dir: Path = config.DATA_RAW, registry: Path = config.REGISTRY_FILE,
                  name: str = "baci_hs07_asean", years: tuple[int, int] = (2010, 2024)
                  ) -> pd.DataFrame:
-    """The parsed HS07 extract, after re-checking its sha256 against the registry."""
+    """The parsed HS07 extract, after re-checking its sha256 against the registry (parsed once,
+    then read from the parse cache keyed by that hash: :func:`analysis.cache.parsed`)."""
+    from analysis import cache
+
     source = source_by_name(load_registry(registry), name)
     path = raw_path(source, raw_dir)
     verify_sha256(path, source.sha256)
-    return parsers.parse_baci_hs07_extract(path, *years)
+    return cache.parsed(name, source.sha256, parsers.parse_baci_hs07_extract, path, *years)
 
 
 def check_extract(extract: pd.DataFrame, spec: dict, spec_path: Path) -> None:

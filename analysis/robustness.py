@@ -7,6 +7,12 @@ jackknife, randomisation inference (permutations) and IV. Adding a check is one 
 spec. Writes ``outputs/robustness.csv``, ``outputs/tables/robustness.*``, the heterogeneity
 tables, the specification curve and the leave-one-out figure.
 
+A check whose spec entry, model, input files and code are unchanged is read back from
+``data/cache/robustness`` (:func:`check_key`, :mod:`analysis.cache`), so editing one entry
+re-estimates that entry only; the checks to estimate are shared between this process and a
+worker process (:func:`run_jobs`). Randomisation inference runs on arrays
+(:class:`PermutationDesign`). The outputs are the same bytes either way.
+
 The Hansen (1999) panel threshold model is not implemented: no implementation in this
 environment could be validated against a published result, so it is reported as not done.
 
@@ -16,6 +22,8 @@ Run ``python -m analysis.robustness --help``.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -26,7 +34,7 @@ import yaml
 from linearmodels.panel.utility import AbsorbingEffectError
 from tqdm import tqdm
 
-from analysis import config, inference
+from analysis import cache, config, inference
 from analysis.estimation import add_interactions, estimate
 from analysis.figures import save_figure
 from analysis.io import DataError, atomic_write_text, read_parquet, record_timing
@@ -56,20 +64,48 @@ def load_robustness_spec(path: Path = config.SPECS / "robustness.yaml") -> dict:
 
 
 # --------------------------------------------------------------------------- panels
+PANEL_FILES = {None: ["panel.parquet"], "main": ["panel.parquet"],
+               "dyad": ["panel.parquet", "dyad_indices.parquet"],
+               "dyad_nickel": ["panel.parquet", "dyad_nickel.parquet"],
+               "chain": ["panel.parquet", "chain_panel.parquet"]}
+
+
+def panel_files(kind: str | None, processed: Path) -> list[Path]:
+    """The processed files :func:`variant_panel` reads for a panel kind (a check's inputs)."""
+    if kind not in PANEL_FILES:
+        raise ValueError(f"unknown panel {kind!r}: use dyad or chain")
+    return [processed / name for name in PANEL_FILES[kind]]
+
+
+_PANELS: dict[tuple[str, int, int], pd.DataFrame] = {}
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """read_parquet once per file version in this process (a copy each time: callers may
+    modify what they get)."""
+    if not path.exists():
+        return read_parquet(path)  # raises the DataError naming the file
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _PANELS:
+        _PANELS[key] = read_parquet(path)
+    return _PANELS[key].copy()
+
+
 def variant_panel(kind: str | None, processed: Path) -> tuple[pd.DataFrame, str, str]:
     """(panel, entity column, cluster column) for the main, dyad or chain panel."""
-    panel = read_parquet(processed / "panel.parquet")
+    panel = _read(processed / "panel.parquet")
     if kind in (None, "main"):
         return panel, "iso3", "iso3"
     country = panel.drop(columns=["syn"])
     if kind == "dyad":
-        dyad = read_parquet(processed / "dyad_indices.parquet")[["iso3", "year", "syn"]]
+        dyad = _read(processed / "dyad_indices.parquet")[["iso3", "year", "syn"]]
         return dyad.merge(country, on=["iso3", "year"], how="left"), "iso3", "iso3"
     if kind == "dyad_nickel":
-        dyad = read_parquet(processed / "dyad_nickel.parquet")[["iso3", "year", "syn"]]
+        dyad = _read(processed / "dyad_nickel.parquet")[["iso3", "year", "syn"]]
         return dyad.merge(country, on=["iso3", "year"], how="left"), "iso3", "iso3"
     if kind == "chain":
-        chain = read_parquet(processed / "chain_panel.parquet")[["iso3", "chain", "year", "syn"]]
+        chain = _read(processed / "chain_panel.parquet")[["iso3", "chain", "year", "syn"]]
         merged = chain.merge(country, on=["iso3", "year"], how="left")
         merged["unit"] = merged["iso3"] + ":" + merged["chain"]
         return merged, "unit", "iso3"
@@ -255,22 +291,39 @@ def permuted_grids(grid: np.ndarray, scheme: str, draws: int, rng: np.random.Gen
 
 def permutation_test(panel: pd.DataFrame, check: dict, model: dict, variable: str, scheme: str,
                      draws: int, seed: int, terms: list[str], entity: str = "iso3",
-                     cluster: str = "iso3") -> dict[str, float]:
+                     cluster: str = "iso3", engine: str = "auto",
+                     return_t: bool = False) -> dict[str, float]:
     """Randomisation-inference p-values that respect the data's dependence (METHODS.md sec. 6).
 
     The variable's country x year grid (from the full panel, before any row is dropped) is
     permuted as a whole (:func:`permuted_grids`: whole country paths, whole years of the
     cross-section, or joint time shifts); the permuted grid replaces the variable in the panel,
-    and the check's estimation frame is rebuilt by :func:`prepare_variant`, so the complete-row
-    restriction, centring and interaction terms are recomputed in every draw (a permuted value
-    that lands on a missing cell drops that row, exactly as missing data do in the sample).
-    Statistic: the CRV1 t (studentised; Chung & Romano 2013, Ann. Stat. 41(2); DiCiccio &
-    Romano 2017, JASA 112), p = (1 + #{|t*| >= |t|}) / (1 + number of draws), two-sided.
+    and the check's estimation frame is rebuilt as :func:`prepare_variant` builds it, so the
+    complete-row restriction, centring and interaction terms are recomputed in every draw (a
+    permuted value that lands on a missing cell drops that row, exactly as missing data do in
+    the sample). Statistic: the CRV1 t (studentised; Chung & Romano 2013, Ann. Stat. 41(2);
+    DiCiccio & Romano 2017, JASA 112), p = (1 + #{|t*| >= |t|}) / (1 + number of draws),
+    two-sided.
+
+    ``engine="pandas"`` rebuilds each draw's frame with :func:`prepare_variant` and fits it
+    with :func:`crv1_t`; ``engine="numpy"`` (:class:`PermutationDesign`) does the same steps
+    on arrays, and all draws that share an estimation sample in one block (the fixed effects
+    projected out once per sample, the draws' regressions as stacked matrix products). The two
+    differ only by rounding (the alternating projections stop at an absolute tolerance; on the
+    real panel the t statistics agree to 1e-10 relative or better, and the smallest distance of
+    a draw's ``|t*|`` from the threshold is 6e-4 relative), so they count the same draws: a
+    draw counts when ``|t*| >= |t| (1 - 1e-12)``, which a rounding difference can change only
+    for a ``|t*|`` within about 1e-10 of ``|t|`` that does not equal it (an identical
+    permutation gives the same t in either engine). ``tests/test_iv_ri.py`` checks both engines
+    draw by draw.
+    ``"auto"`` takes numpy when the check uses only the keys it implements
+    (:data:`FAST_RI_KEYS`), else pandas. ``return_t``: also return the observed and permuted t
+    statistics (``{"p": ..., "t": ..., "t_perm": ...}``).
     """
     rng = np.random.default_rng(seed)
     regressors = [*model["terms"], *model["controls"]]
-    frame = prepare_variant(panel, check, model, entity)
-    observed = crv1_t(frame, model["dependent"], regressors, terms, entity, cluster)
+    if engine == "auto":
+        engine = "numpy" if set(check) <= FAST_RI_KEYS else "pandas"
     cells = panel[["iso3", "year", variable]].drop_duplicates(["iso3", "year"])
     countries = np.sort(cells["iso3"].unique())
     years = np.sort(cells["year"].unique())
@@ -279,16 +332,166 @@ def permutation_test(panel: pd.DataFrame, check: dict, model: dict, variable: st
         cells[variable].to_numpy(dtype=float)
     rows = np.searchsorted(countries, panel["iso3"].to_numpy())
     cols = np.searchsorted(years, panel["year"].to_numpy())
-    hits = dict.fromkeys(terms, 0)
     grids = permuted_grids(grid, scheme, draws, rng)
-    for permuted_grid in grids:
-        permuted = panel.copy()
-        permuted[variable] = permuted_grid[rows, cols]
-        sample = prepare_variant(permuted, check, model, entity)
-        t = crv1_t(sample, model["dependent"], regressors, terms, entity, cluster)
-        for term in terms:
-            hits[term] += abs(t[term]) >= abs(observed[term]) * (1 - 1e-12)
-    return {term: (hits[term] + 1) / (len(grids) + 1) for term in terms}
+    if engine == "numpy":
+        design = PermutationDesign(panel, check, model, variable, terms, entity, cluster)
+        observed_t = design.t_stats(panel[variable].to_numpy(dtype=float)[None, :])[0]
+        observed = dict(zip(terms, observed_t, strict=True))
+        values = np.stack([g[rows, cols] for g in grids]) if grids else \
+            np.empty((0, len(panel)))
+        t_perm = design.t_stats(values)
+    elif engine == "pandas":
+        frame = prepare_variant(panel, check, model, entity)
+        observed = crv1_t(frame, model["dependent"], regressors, terms, entity, cluster)
+        t_perm = np.empty((len(grids), len(terms)))
+        for b, permuted_grid in enumerate(grids):
+            permuted = panel.copy()
+            permuted[variable] = permuted_grid[rows, cols]
+            sample = prepare_variant(permuted, check, model, entity)
+            t = crv1_t(sample, model["dependent"], regressors, terms, entity, cluster)
+            t_perm[b] = [t[term] for term in terms]
+    else:
+        raise ValueError(f"unknown engine {engine!r}: use auto, numpy or pandas")
+    p = {}
+    for i, term in enumerate(terms):
+        hits = int(np.sum(np.abs(t_perm[:, i]) >= abs(observed[term]) * (1 - 1e-12)))
+        p[term] = (hits + 1) / (len(grids) + 1)
+    if return_t:
+        return {"p": p, "t": observed, "t_perm": t_perm}
+    return p
+
+
+#: Check keys the array engine of :func:`permutation_test` implements (a check with any other
+#: key, e.g. ``lag`` or ``winsorize``, is permuted through :func:`prepare_variant`).
+FAST_RI_KEYS = {"id", "label", "group", "permute", "model", "replace", "drop_years",
+                "drop_countries", "keep_countries"}
+
+
+class PermutationDesign:
+    """One check's estimation steps on arrays, for many values of one panel variable.
+
+    For a matrix of candidate values of ``variable`` (one row per draw, one column per panel
+    row) :meth:`t_stats` returns the CRV1 t statistics of ``terms`` in the check's two-way FE
+    model, following :func:`prepare_variant` step by step: substitutions (``replace``), row
+    filters (``drop_years``, ``drop_countries``, ``keep_countries``), complete rows on the
+    model's variables, units with at least two rows, centring of ``model["centre"]`` on the
+    sample, interaction products, then the FE regression of :func:`crv1_t` (the FE projected
+    out by least squares on the entity and year dummies of the sample, ``M_D Z = Z - D D^+ Z``,
+    which is the limit the alternating projections of
+    :func:`analysis.inference.partial_out_fixed_effects` converge to; CRV1 with
+    ``n_absorbed`` from :func:`analysis.inference.count_absorbed_parameters` on the sample).
+
+    What every draw shares is computed once: the panel columns, the row filters and the
+    missing-data pattern of the other variables. Draws are grouped by their estimation sample
+    (which depends on where the permuted values are missing); per sample the FE dummies are
+    projected out of all its draws at once and the regressions run as stacked matrix
+    products in blocks of ``block`` draws.
+    """
+
+    def __init__(self, panel: pd.DataFrame, check: dict, model: dict, variable: str,
+                 terms: list[str], entity: str = "iso3", cluster: str = "iso3",
+                 block: int = 256) -> None:
+        unknown = set(check) - FAST_RI_KEYS
+        if unknown:
+            raise ValueError(f"the array engine does not implement {sorted(unknown)}")
+        self.model, self.variable, self.block = model, variable, block
+        self.entity, self.cluster = entity, cluster
+        self.replace = dict(check.get("replace") or {})
+        for column in self.replace.values():
+            if column not in panel:
+                raise DataError(Path(column), f"check {check['id']!r}: column not in the panel")
+        self.base = sorted({f for t in model["terms"] for f in t.split(":")})
+        self.needed = list(dict.fromkeys([model["dependent"], *self.base, *model["controls"]]))
+        self.regressors = [*model["terms"], *model["controls"]]
+        self.terms = list(terms)
+        self.centre = [v for v in model["centre"] if v in self.needed]
+        sources = set(self.needed) | set(self.replace.values()) | {variable}
+        self.columns = {c: panel[c].to_numpy(dtype=float) for c in sources if c in panel}
+        keep = np.ones(len(panel), dtype=bool)
+        if check.get("drop_years"):
+            keep &= ~panel["year"].isin(check["drop_years"]).to_numpy()
+        if check.get("drop_countries"):
+            keep &= ~panel["iso3"].isin(check["drop_countries"]).to_numpy()
+        if check.get("keep_countries"):
+            keep &= panel["iso3"].isin(check["keep_countries"]).to_numpy()
+        keys = list(dict.fromkeys([entity, "iso3", "year"]))
+        keep &= panel[keys].notna().all(axis=1).to_numpy()
+        self.keep = keep
+        self.keys = panel[list(dict.fromkeys([entity, "year", cluster]))].reset_index(drop=True)
+        self.entity_codes = pd.factorize(panel[entity])[0]
+
+    def _frame_columns(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """The needed columns for one draw, after the permutation and the substitutions."""
+        columns = dict(self.columns)
+        columns[self.variable] = values
+        for target, source in self.replace.items():  # in order, as prepare_variant does
+            columns[target] = columns[source]
+        return columns
+
+    def _sample(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        ok = self.keep.copy()
+        for name in self.needed:
+            ok &= ~np.isnan(columns[name])
+        counts = np.bincount(self.entity_codes[ok], minlength=self.entity_codes.max() + 1)
+        return ok & (counts[self.entity_codes] >= 2)
+
+    def t_stats(self, values: np.ndarray) -> np.ndarray:
+        """CRV1 t of ``terms`` for every row of ``values`` (draws x panel rows): (draws, terms)."""
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        out = np.full((values.shape[0], len(self.terms)), np.nan)
+        samples: dict[bytes, list[int]] = {}
+        masks: dict[bytes, np.ndarray] = {}
+        for b in range(values.shape[0]):
+            mask = self._sample(self._frame_columns(values[b]))
+            key = np.packbits(mask).tobytes()
+            samples.setdefault(key, []).append(b)
+            masks[key] = mask
+        for key, draws in samples.items():
+            mask = masks[key]
+            for start in range(0, len(draws), self.block):
+                chunk = draws[start:start + self.block]
+                out[chunk] = self._block(values[chunk], mask)
+        return out
+
+    def _block(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """t statistics of draws that share the estimation sample ``mask``."""
+        keys = self.keys[mask].reset_index(drop=True)
+        n, k, n_draws = int(mask.sum()), len(self.regressors), values.shape[0]
+        dependent = self.model["dependent"]
+        Z = np.empty((n, n_draws, 1 + k))  # per draw: y, then the regressors in model order
+        for b in range(n_draws):
+            columns = {c: v[mask] for c, v in self._frame_columns(values[b]).items()}
+            for name in self.centre:
+                columns[name] = columns[name] - columns[name].mean()
+            for term in self.model["terms"]:
+                if ":" in term:
+                    columns[term] = np.prod([columns[f] for f in term.split(":")], axis=0)
+            Z[:, b, 0] = columns[dependent]
+            for j, name in enumerate(self.regressors):
+                Z[:, b, 1 + j] = columns[name]
+        # FE: project out entity and year dummies of this sample, all draws at once
+        fe = [self.entity, "year"]
+        dummies = np.column_stack([
+            (keys[f].to_numpy()[:, None] == np.unique(keys[f].to_numpy())[None, :])
+            for f in fe]).astype(float)
+        flat = Z.reshape(n, -1)
+        flat = flat - dummies @ np.linalg.lstsq(dummies, flat, rcond=None)[0]
+        Z = flat.reshape(n, n_draws, 1 + k).transpose(1, 0, 2)  # (draws, n, 1 + k)
+        y, X = Z[:, :, 0], Z[:, :, 1:]
+        xx = np.einsum("bnk,bnl->bkl", X, X)
+        xy = np.einsum("bnk,bn->bk", X, y)
+        beta = np.linalg.solve(xx, xy[:, :, None])[:, :, 0]
+        resid = y - np.einsum("bnk,bk->bn", X, beta)
+        codes, n_clusters = inference._cluster_codes(keys[self.cluster].to_numpy(), n)
+        member = (codes[None, :] == np.arange(n_clusters)[:, None]).astype(float)  # (G, n)
+        scores = np.einsum("gn,bnk->bgk", member, X * resid[:, :, None])
+        meat = np.einsum("bgk,bgl->bkl", scores, scores)
+        bread = np.linalg.inv(xx)
+        n_abs = inference.count_absorbed_parameters(keys, fe, self.cluster)
+        c = n_clusters / (n_clusters - 1) * (n - 1) / (n - (k + n_abs))
+        V = c * bread @ meat @ bread
+        idx = [self.regressors.index(t) for t in self.terms]
+        return beta[:, idx] / np.sqrt(V[:, idx, idx])
 
 
 def iv_estimate(frame: pd.DataFrame, model: dict, endogenous: str, instrument: str,
@@ -446,6 +649,13 @@ def run_heterogeneity(spec: dict, model: dict, processed: Path, terms: list[str]
     A subsample that cannot identify the model (fewer than three clusters, or a regressor
     absorbed by the fixed effects) gets a row saying so instead of stopping the stage.
     """
+    return pd.DataFrame(heterogeneity_rows(spec, model, processed, terms, bootstrap,
+                                           models_spec))
+
+
+def heterogeneity_rows(spec: dict, model: dict, processed: Path, terms: list[str],
+                       bootstrap: dict, models_spec: dict | None = None) -> list[dict]:
+    """The rows of :func:`run_heterogeneity`, one dict per group or chain."""
     rows = []
     panel, entity, cluster = variant_panel(None, processed)
     for group in spec["heterogeneity"]["groups"]:
@@ -460,7 +670,7 @@ def run_heterogeneity(spec: dict, model: dict, processed: Path, terms: list[str]
             frame = prepare_variant(chain_panel[chain_panel["chain"] == chain], check, model,
                                     entity)
             rows.append(_estimable_row(check, frame, model, entity, cluster, terms, bootstrap))
-    return pd.DataFrame(rows)
+    return rows
 
 
 def _estimable_row(check: dict, frame: pd.DataFrame, model: dict, entity: str, cluster: str,
@@ -607,6 +817,132 @@ def plot_leave_one_out(table: pd.DataFrame, terms: list[str], figures: Path) -> 
     save_figure(fig, figures / "leave_one_out")
 
 
+# --------------------------------------------------------------------------- result cache
+#: Modules whose code a check's result depends on (their source hashes enter its cache key).
+CHECK_CODE = ("analysis.robustness", "analysis.estimation", "analysis.inference",
+              "analysis.config", "analysis.io", "analysis.cache")
+#: Libraries whose arithmetic a check's result depends on (their versions enter the key).
+CHECK_LIBRARIES = ("numpy", "pandas", "scipy", "linearmodels", "pyfixest")
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _inputs_sha256(paths: list[Path]) -> dict[str, str]:
+    """{file name: sha256} of a check's input files (hashed once per file version)."""
+    out = {}
+    for path in paths:
+        if not path.exists():  # the check itself then stops with the DataError naming it
+            out[path.name] = "missing"
+            continue
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key not in _HASHES:
+            _HASHES[key] = cache.files_sha256([path])[path.name]
+        out[path.name] = _HASHES[key]
+    return out
+
+
+def _code_and_libraries() -> dict:
+    return {"code": cache.code_version(*CHECK_CODE),
+            "libraries": cache.library_versions(*CHECK_LIBRARIES)}
+
+
+def check_key(check: dict, model: dict, models: dict, terms: list[str], bootstrap: dict,
+              seed: int, processed: Path) -> str:
+    """Cache key of one check's result: sha256 over the check's spec entry (canonical JSON), the
+    model it estimates, the model spec (an IV check may name another model), the curve terms,
+    the bootstrap settings and RI seed, the sha256 of every processed file the check reads
+    (:func:`panel_files`), the source of the modules it runs (:data:`CHECK_CODE`) and the
+    library versions (:data:`CHECK_LIBRARIES`). Any change to one of them is a new key, so
+    the check is estimated again; an unchanged check is read back from ``data/cache``."""
+    return cache.key_of({
+        "kind": "robustness_check", "check": check, "model": model, "models": models,
+        "terms": terms, "bootstrap": bootstrap, "seed": seed,
+        "inputs": _inputs_sha256(panel_files(check.get("panel"), processed)),
+        **_code_and_libraries()})
+
+
+#: Fewest jobs worth starting worker processes for (each one imports the stage, ~1.5 s).
+MIN_POOL_JOBS = 4
+
+
+def workers() -> int:
+    """Worker processes for the checks to estimate: ``PIPELINE_WORKERS`` if set, else 2 (at
+    most the number of cores). Each check is estimated by the same code in any process, with
+    one BLAS thread per worker, so the results do not depend on the number
+    (``tests/test_robustness_cache.py``)."""
+    value = os.environ.get("PIPELINE_WORKERS")
+    if value:
+        return max(1, int(value))
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _run_job(job: tuple) -> tuple[object, object]:
+    """One unit of work, in this process or a worker: ("check", position, run_check args) or
+    ("heterogeneity", tag, heterogeneity_rows args)."""
+    kind, tag, args = job
+    if kind == "check":
+        return tag, run_check(*args)
+    return tag, heterogeneity_rows(*args)
+
+
+def _cost(job: tuple) -> int:
+    """Rough order of cost, to start the longest jobs first when they are shared out."""
+    kind, _, args = job
+    if kind != "check":
+        return 3
+    check = args[0]
+    return 3 if check.get("jackknife") else 2 if check.get("permute") or check.get("iv") else 0
+
+
+def run_jobs(jobs: list[tuple]):
+    """Run ``jobs`` (see :func:`_run_job`); yields (tag, result) as they finish.
+
+    With at least :data:`MIN_POOL_JOBS` jobs and :func:`workers` > 1, this process and
+    ``workers() - 1`` worker processes share them: the workers take them from the front of the
+    queue (the longest first), this process from the back, each job once (a job a worker has
+    not started is cancelled there before it runs here). The workers are started fresh
+    ("spawn", not fork: a fork of a process with running threads, from OpenBLAS, Arrow or
+    tqdm, can hang in the child) with ``OPENBLAS_NUM_THREADS=1``; every output is
+    byte-identical with one or two BLAS threads. Otherwise the jobs run here, in order."""
+    bar = tqdm(total=len(jobs), desc="[robustness] checks", unit="check", file=sys.stdout,
+               mininterval=0, ascii=True)
+    n_workers = min(workers(), len(jobs))
+    if n_workers <= 1 or len(jobs) < MIN_POOL_JOBS:
+        for job in jobs:
+            yield _run_job(job)
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        queue = sorted(jobs, key=_cost, reverse=True)
+        saved = os.environ.get("OPENBLAS_NUM_THREADS")
+        with ProcessPoolExecutor(n_workers - 1,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for the workers, started on submit
+            try:
+                futures = [pool.submit(_run_job, job) for job in queue]
+            finally:
+                if saved is None:
+                    os.environ.pop("OPENBLAS_NUM_THREADS", None)
+                else:
+                    os.environ["OPENBLAS_NUM_THREADS"] = saved
+            for job, future in zip(reversed(queue), reversed(futures), strict=True):
+                if future.cancel():  # not started by a worker: run it here
+                    yield _run_job(job)
+                    bar.update()
+            for future in as_completed([f for f in futures if not f.cancelled()]):
+                yield future.result()
+                bar.update()
+    bar.close()
+
+
+def cache_name(check_id: str) -> str:
+    """A file-name-safe form of a check id."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", str(check_id))
+
+
 def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
         spec_path: Path = config.SPECS / "robustness.yaml",
         model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
@@ -617,12 +953,46 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
              "controls": models["controls"], "centre": models["centre"]}
     terms = spec["curve_terms"]
     bootstrap = {**models["bootstrap"], "rademacher_enumeration": False, "all_terms": False}
+    results: dict[int, tuple[list[dict], dict]] = {}
+    jobs: list[tuple] = []
+    keys: dict[object, str] = {}
+    for i, check in enumerate(spec["checks"]):
+        check_model = model_for(check, model, models)
+        keys[i] = check_key(check, check_model, models, terms, bootstrap, spec["ri_seed"],
+                            processed)
+        stored = cache.load_result("robustness", cache_name(check["id"]), keys[i])
+        if stored is None:
+            jobs.append(("check", i, (check, check_model, processed, terms, bootstrap,
+                                      spec["ri_seed"], models)))
+        else:
+            results[i] = (stored["rows"], stored["extra"])
+    keys["heterogeneity"] = cache.key_of({
+        "kind": "robustness_heterogeneity", "heterogeneity": spec["heterogeneity"],
+        "model": model, "models": models, "terms": terms, "bootstrap": bootstrap,
+        "inputs": _inputs_sha256(panel_files(
+            "chain" if spec["heterogeneity"].get("by_chain") else None, processed)),
+        **_code_and_libraries()})
+    stored = cache.load_result("robustness", "_heterogeneity", keys["heterogeneity"])
+    hetero_rows = None if stored is None else stored["rows"]
+    if hetero_rows is None:
+        jobs.append(("heterogeneity", "heterogeneity",
+                     (spec, model, processed, terms, bootstrap, models)))
+    print(f"[robustness] {sum(j[0] == 'check' for j in jobs)} check(s) to estimate, "
+          f"{len(results)} unchanged (read from data/cache/robustness); heterogeneity "
+          f"{'to estimate' if hetero_rows is None else 'unchanged'}", flush=True)
+    for tag, result in run_jobs(jobs):
+        if tag == "heterogeneity":
+            hetero_rows = result
+            cache.store_result("robustness", "_heterogeneity", keys[tag], {"rows": result})
+            continue
+        check_rows, extra = result
+        cache.store_result("robustness", cache_name(spec["checks"][tag]["id"]), keys[tag],
+                           {"rows": check_rows, "extra": extra})
+        results[tag] = (check_rows, extra)
     rows = []
     ivs: dict[str, dict] = {}
-    for check in tqdm(spec["checks"], desc="[robustness] checks", unit="check",
-                      file=sys.stdout, mininterval=0, ascii=True):
-        check_rows, extra = run_check(check, model_for(check, model, models), processed,
-                                      terms, bootstrap, spec["ri_seed"], models)
+    for i, check in enumerate(spec["checks"]):
+        check_rows, extra = results[i]
         rows += check_rows
         if "iv" in extra:
             ivs[check["id"]] = extra["iv"]
@@ -656,7 +1026,7 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     plot_specification_curve(table[table["kind"] == "variant"], terms, figures)
     plot_leave_one_out(table, terms, figures)
     print("[robustness] heterogeneity: CLMV versus others, and by mineral chain", flush=True)
-    hetero = run_heterogeneity(spec, model, processed, terms, bootstrap, models)
+    hetero = pd.DataFrame(hetero_rows)
     frame_table(display_table(hetero, terms), tables / "heterogeneity",
                 "Heterogeneity: CLMV versus the other members, and by mineral chain")
     atomic_write_text(outputs / "heterogeneity.csv",

@@ -175,14 +175,16 @@ def raw_paths(raw_dir: Path = config.DATA_RAW) -> dict[str, Path]:
     return {m.filename: raw_path(source, raw_dir, m.filename) for m in source.members}
 
 
-def verify_inputs(paths: Mapping[str, Path]) -> None:
-    """Re-check each wheel member's sha256 against the registry before parsing it."""
+def verify_inputs(paths: Mapping[str, Path]) -> dict[str, str]:
+    """Re-check each wheel member's sha256 against the registry before parsing it; returns
+    {member file name: its sha256} (the keys of the parse-once cache)."""
     from analysis.fetch import load_registry, source_by_name
     from analysis.io import verify_sha256
 
     source = source_by_name(load_registry(), SOURCE)
     for member in source.members:
         verify_sha256(paths[member.filename], member.sha256)
+    return {member.filename: member.sha256 for member in source.members}
 
 
 def wgi_by_partner(wgi: pd.DataFrame, codes: pd.DataFrame,
@@ -366,6 +368,12 @@ def dependence_shares(baci: pd.DataFrame, reporters: Mapping[str, Sequence[str]]
         raise ValueError("direction must be 'imports' or 'exports'")
     own, other = ("importer", "exporter") if direction == "imports" else ("exporter", "importer")
     trade = baci if first_year is None else baci[baci["year"] >= first_year]
+    # one pass over the 1.3 million flows for every material's codes and reporter at once; the
+    # selections below then scan this subset (the same rows, in the same order)
+    trade = trade[trade["hs6"].isin(sorted({str(c).zfill(6) for codes in materials.values()
+                                            for c in codes}))
+                  & trade[own].isin(sorted({m for members in reporters.values()
+                                            for m in members}))]
     rows = []
     for material, codes in materials.items():
         sub = trade[trade["hs6"].isin([str(c).zfill(6) for c in codes])]
@@ -563,13 +571,26 @@ def write_figures(scores: pd.DataFrame, dependence: pd.DataFrame, spec: Mapping,
 
 
 # =========================================================================== stage
-def load_inputs(paths: Mapping[str, Path], say=_say) -> dict[str, pd.DataFrame]:
-    """Parse the three wheel members: production, hs_map, wgi (raw rows), baci, codes."""
+def load_inputs(paths: Mapping[str, Path], say=_say,
+                hashes: Mapping[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """Parse the three wheel members: production, hs_map, wgi (raw rows), baci, codes.
+
+    With ``hashes`` ({member file name: sha256 just verified}, :func:`verify_inputs`) each
+    member is parsed once and then read from the parse cache (:func:`analysis.cache.parsed`;
+    ``baci.db`` shares its entry with the clean stage)."""
+    def parse(member: str, parser):
+        if hashes is None:
+            return parser(paths[member])
+        from analysis import cache
+
+        name = f"{SOURCE}_{Path(member).stem}"
+        return cache.parsed(name, hashes[member], parser, paths[member])
+
     say("reading world_mining_data.db and wgi.db")
-    production, hs_map = parsers.read_world_mining_data(paths["world_mining_data.db"])
-    wgi = parsers.read_wgi_db(paths["wgi.db"])
+    production, hs_map = parse("world_mining_data.db", parsers.read_world_mining_data)
+    wgi = parse("wgi.db", parsers.read_wgi_db)
     say("reading baci.db (about 1.3 million flows)")
-    baci = parsers.read_baci(paths["baci.db"])
+    baci = parse("baci.db", parsers.read_baci)
     codes = parsers.read_baci_country_codes(paths["baci.db"])
     return {"production": production, "hs_map": hs_map, "wgi": wgi, "baci": baci,
             "codes": codes}
@@ -633,9 +654,11 @@ def coverage_record(inputs: Mapping[str, pd.DataFrame], scores: pd.DataFrame,
 
 
 def compute(paths: Mapping[str, Path], spec: Mapping, chain_map: pd.DataFrame,
-            say=_say) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Parse the three wheel members and return (scores with parts, dependence, coverage)."""
-    inputs = load_inputs(paths, say)
+            say=_say, hashes: Mapping[str, str] | None = None
+            ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Parse the three wheel members and return (scores with parts, dependence, coverage);
+    ``hashes`` as for :func:`load_inputs` (the parse-once cache)."""
+    inputs = load_inputs(paths, say, hashes)
     method = spec["geopolrisk"]
     say(f"scoring {len(method['importers'])} importers")
     scores = scores_from_inputs(inputs, method, spec["groups"])
@@ -663,9 +686,9 @@ def run(raw_dir: Path = config.DATA_RAW, outputs: Path = config.OUTPUTS,
 
     spec = load_spec(spec_path)
     paths = raw_paths(raw_dir)
-    verify_inputs(paths)
+    hashes = verify_inputs(paths)
     chain_map = pd.read_csv(chain_map_path, dtype={"hs6": str})
-    scores, dependence, coverage = compute(paths, spec, chain_map)
+    scores, dependence, coverage = compute(paths, spec, chain_map, hashes=hashes)
 
     outputs.mkdir(parents=True, exist_ok=True)
     tables = outputs / "tables"

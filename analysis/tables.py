@@ -22,13 +22,17 @@ import re
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from stargazer.stargazer import LineLocation, Stargazer
 
-from analysis.estimation import ModelResult
 from analysis.io import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:  # annotations only: frame_table users need neither linearmodels nor stargazer
+    from stargazer.stargazer import Stargazer
+
+    from analysis.estimation import ModelResult
 
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
@@ -111,7 +115,8 @@ def build_stargazer(results: list[ModelResult], labels: dict[str, str], order: l
                     star_source: str = "p_value", dependent_label: str = "SYN",
                     latex: bool = False) -> Stargazer:
     """A Stargazer object filled from our results, with the fixes described above."""
-    from stargazer import stargazer as sg_module
+    from stargazer import stargazer as sg_module  # slow import (statsmodels): only here
+    from stargazer.stargazer import LineLocation, Stargazer
 
     shims = [_Shim(r, star_source) for r in results]
     sg_module.RESULTS_CLASSES[_Shim] = lambda shim: _model_data(shim.result, shim.p_column,
@@ -236,9 +241,9 @@ def write_docx(results: list[ModelResult], labels: dict[str, str], order: list[s
     document = Document()
     document.add_heading(title, level=2)
     grid = document.add_table(rows=len(rows), cols=len(rows[0]))
-    for i, row in enumerate(rows):
-        for j, cell in enumerate(row):
-            grid.cell(i, j).text = cell.replace("**", "")
+    for grid_row, row in zip(grid.rows, rows, strict=True):  # a row's cells at once: Table.cell
+        for grid_cell, cell in zip(grid_row.cells, row, strict=True):  # rebuilds every cell
+            grid_cell.text = cell.replace("**", "")
     document.add_paragraph(note)
     fixed = datetime(2000, 1, 1)
     document.core_properties.created = fixed

@@ -162,3 +162,50 @@ def test_unreadable_workbook_names_file(tmp_path):
     path.write_bytes(b"\xd0\xcf\x11\xe0 truncated")
     with pytest.raises(DataError, match=r"data_gpr_export\.xls: unreadable GPR workbook"):
         parsers.parse_gpr_monthly(path)
+
+
+def _keep_by_country_converter(frame: pd.DataFrame, code_column: str) -> pd.DataFrame:
+    """The first build's matching: every code through country_converter (ISO3 -> ISO3), then
+    the panel countries kept (the reference the direct matching must reproduce)."""
+    from analysis.config import COUNTRIES
+
+    mapping = parsers.harmonise_iso3(frame[code_column].dropna().unique())
+    out = frame.assign(iso3=frame[code_column].map(mapping))
+    return out[out["iso3"].isin(COUNTRIES)]
+
+
+def test_direct_iso3_matching_equals_country_converter_on_awkward_codes() -> None:
+    codes = ["CHN", "IDN", "ROM", "ZAR", "WLD", "EAS", " VNM", "vnm", "TWN", None, "MMR", "BUR",
+             "KSV", "XKX", "TMP", "SGP", "THA", "PHL", "MYS", "LAO", "KHM", "BRN"]
+    frame = pd.DataFrame({"code": codes, "value": np.arange(len(codes), dtype=float)})
+    direct = parsers._keep_panel_countries(frame, "code")
+    pd.testing.assert_frame_equal(direct, _keep_by_country_converter(frame, "code"))
+    # 'vnm' is VNM (case is ignored, as country_converter does); ' VNM' is not a code
+    assert list(direct["iso3"]) == ["CHN", "IDN", "VNM", "MMR", "SGP", "THA", "PHL", "MYS",
+                                    "LAO", "KHM", "BRN"]
+
+
+@pytest.mark.integration
+def test_direct_iso3_matching_equals_country_converter_on_every_real_file() -> None:
+    """Every row of every WDI file, of the WGI workbook and of PWT: the same rows kept, with
+    the same ISO3 code, as with country_converter."""
+    import os
+
+    from analysis import config, fetch
+
+    if not os.environ.get("DATA_MIRROR") and not (config.DATA_RAW / ".fetched").exists():
+        pytest.skip("no DATA_MIRROR and no fetched data/raw: real-data tests skipped")
+    sources = fetch.load_registry()
+    frames = [(s.name, pd.read_csv(fetch.raw_path(s), skiprows=parsers.WDI_PREAMBLE_LINES,
+                                   encoding="utf-8-sig"), "Country Code")
+              for s in sources if s.kind == "wdi_csv"]
+    frames.append(("wgi", pd.read_excel(fetch.raw_path(fetch.source_by_name(sources, "wgi")),
+                                        sheet_name=0), "code"))
+    frames.append(("pwt", pd.read_stata(fetch.raw_path(fetch.source_by_name(sources, "pwt"))),
+                   "countrycode"))
+    assert len(frames) == 19  # 17 WDI files, WGI, PWT
+    for name, frame, column in frames:
+        direct = parsers._keep_panel_countries(frame, column)
+        reference = _keep_by_country_converter(frame, column)
+        pd.testing.assert_frame_equal(direct, reference, obj=name)
+        assert direct["iso3"].nunique() == 11, name
