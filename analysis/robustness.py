@@ -742,7 +742,7 @@ def variant_shares(variants: pd.DataFrame, term: str, sign: float) -> dict[str, 
     b = variants[f"b[{term}]"].dropna()
     p = variants[f"p[{term}]"].dropna()
     wcr = variants[f"p_wcr[{term}]"].dropna()
-    return {"variants": int(len(b)),
+    return {"variants": len(b),
             "share_same_sign": float((np.sign(b) == sign).mean()) if len(b) else np.nan,
             "share_p10_crv1": float((p < 0.1).mean()) if len(p) else np.nan,
             "share_p10_wcr": float((wcr < 0.1).mean()) if len(wcr) else np.nan}
