@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +34,13 @@ import pandas as pd
 
 from analysis import cache, config, parsers
 from analysis.fetch import Source, load_registry, raw_path, source_by_name
-from analysis.io import DataError, atomic_write_text, record_timing, verify_sha256, write_parquet
+from analysis.io import (
+    DataError,
+    atomic_write_text,
+    run_stage,
+    verify_sha256,
+    write_parquet,
+)
 from analysis.schemas import (
     DYAD_SCHEMA,
     HS_MAP_SCHEMA,
@@ -490,16 +495,8 @@ def main(argv: list[str] | None = None) -> int:
         "outputs/tables/data_coverage.md, merge_audit.md.")
     parser.add_argument("--raw-dir", type=Path, default=config.DATA_RAW)
     parser.add_argument("--out-dir", type=Path, default=config.DATA_PROCESSED)
-    parser.parse_args(argv)
     args = parser.parse_args(argv)
-    try:
-        started = time.perf_counter()
-        build_all(args.raw_dir, args.out_dir)
-        record_timing("clean", time.perf_counter() - started)
-    except DataError as error:
-        print(f"[clean] ERROR {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage("clean", lambda: build_all(args.raw_dir, args.out_dir))
 
 
 if __name__ == "__main__":

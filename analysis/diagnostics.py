@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis import config, constructs, inference
-from analysis.io import DataError, atomic_write_text, read_parquet, record_timing
+from analysis.io import atomic_write_text, read_parquet, run_stage
 from analysis.synergy import coupling_coordination
 from analysis.tables import frame_table
 
@@ -313,14 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Construct diagnostics (METHODS.md 3a) for SYN, GPR, RN and TI on the "
         "estimation sample; writes outputs/tables/construct_diagnostics.* and companions.")
     parser.parse_args(argv)
-    try:
-        started = time.perf_counter()
-        run()
-        record_timing("diagnostics", time.perf_counter() - started)
-    except DataError as error:
-        print(f"[diagnostics] ERROR {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage("diagnostics", run)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,7 +27,13 @@ import yaml
 
 from analysis import config, constructs
 from analysis.figures import save_figure
-from analysis.io import DataError, atomic_write_text, read_parquet, record_timing, write_parquet
+from analysis.io import (
+    DataError,
+    atomic_write_text,
+    read_parquet,
+    run_stage,
+    write_parquet,
+)
 from analysis.schemas import INDICES_SCHEMA, validate
 from analysis.synergy import (
     coupling_coordination,
@@ -896,14 +901,7 @@ def main(argv: list[str] | None = None) -> int:
         "choices come from specs/indices.yaml, the coded measures from data/raw/rn_measures.csv.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "indices.yaml")
     args = parser.parse_args(argv)
-    try:
-        started = time.perf_counter()
-        run(spec_path=args.spec)
-        record_timing("indices", time.perf_counter() - started)
-    except DataError as error:
-        print(f"[indices] ERROR {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage("indices", lambda: run(spec_path=args.spec))
 
 
 if __name__ == "__main__":

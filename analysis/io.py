@@ -125,3 +125,25 @@ def record_timing(stage: str, seconds: float, path: Path | None = None) -> None:
         atomic_write_text(path, json.dumps(timings, indent=2, sort_keys=True) + "\n")
     finally:
         os.close(folder)  # releases the lock
+
+
+def run_stage(stage: str, action: Callable[[], object],
+              errors: tuple[type[Exception], ...] = (DataError,)) -> int:
+    """Run a stage's ``action``, record its runtime and turn bad input into exit code 2.
+
+    The command-line entry point of every stage: on success the wall-clock time goes to
+    ``outputs/timings.json`` and the exit code is 0; an error of a type in ``errors`` (always a
+    message naming the file and the problem) is printed as ``[stage] ERROR ...`` on stderr and
+    the exit code is 2, with nothing half-written (every write is atomic).
+    """
+    import sys
+    import time
+
+    try:
+        started = time.perf_counter()
+        action()
+        record_timing(stage, time.perf_counter() - started)
+    except errors as error:
+        print(f"[{stage}] ERROR {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -37,7 +37,7 @@ from analysis.io import (
     DataError,
     atomic_write_text,
     read_parquet,
-    record_timing,
+    run_stage,
     write_parquet,
 )
 from analysis.schemas import ESTIMATION_SCHEMA, validate
@@ -377,14 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures and outputs/estimates.csv.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "models.yaml")
     args = parser.parse_args(argv)
-    try:
-        started = time.perf_counter()
-        run(spec_path=args.spec)
-        record_timing("models", time.perf_counter() - started)
-    except DataError as error:
-        print(f"[models] ERROR {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage("models", lambda: run(spec_path=args.spec))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -51,7 +50,7 @@ from analysis.io import (
     DataError,
     atomic_write_text,
     read_parquet,
-    record_timing,
+    run_stage,
     verify_sha256,
     write_parquet,
 )
@@ -971,14 +970,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.size_mc:
         print(size_monte_carlo(args.size_mc).to_string(index=False), flush=True)
         return 0
-    try:
-        started = time.perf_counter()
-        run(spec_path=args.spec)
-        record_timing("nickel", time.perf_counter() - started)
-    except DataError as error:
-        print(f"[nickel] ERROR {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage("nickel", lambda: run(spec_path=args.spec))
 
 
 if __name__ == "__main__":

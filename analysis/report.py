@@ -16,7 +16,6 @@ import html
 import json
 import platform
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import yaml
 
 from analysis import config
 from analysis.fetch import load_registry
-from analysis.io import DataError, atomic_write_text, record_timing, sha256_of
+from analysis.io import DataError, atomic_write_text, run_stage, sha256_of
 
 HYPOTHESES = [
     ("H1", "GPR raises regional mineral-chain synergy", "gpr", "M1", "> 0"),
@@ -520,14 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Write outputs/report.html (self-contained) and outputs/manifest.json from "
         "the outputs of the earlier stages.")
     parser.parse_args(argv)
-    try:
-        started = time.perf_counter()
-        run()
-        record_timing("report", time.perf_counter() - started)
-    except DataError as error:
-        print(f"[report] ERROR {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage("report", run)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from analysis import cache, config, inference
 from analysis.estimation import add_interactions, estimate
 from analysis.figures import save_figure
-from analysis.io import DataError, atomic_write_text, read_parquet, record_timing
+from analysis.io import DataError, atomic_write_text, read_parquet, run_stage
 from analysis.models import load_model_spec
 from analysis.tables import frame_table
 
@@ -1044,14 +1044,7 @@ def main(argv: list[str] | None = None) -> int:
         "heterogeneity tables.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "robustness.yaml")
     args = parser.parse_args(argv)
-    try:
-        started = time.perf_counter()
-        run(spec_path=args.spec)
-        record_timing("robustness", time.perf_counter() - started)
-    except DataError as error:
-        print(f"[robustness] ERROR {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage("robustness", lambda: run(spec_path=args.spec))
 
 
 if __name__ == "__main__":

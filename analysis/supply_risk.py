@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -42,7 +41,7 @@ import pandas as pd
 import yaml
 
 from analysis import config, parsers
-from analysis.io import DataError, atomic_write_text, record_timing
+from analysis.io import DataError, atomic_write_text, run_stage
 
 STAGE = "supply_risk"
 SPEC_FILE = config.SPECS / "supply_risk.yaml"
@@ -719,14 +718,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=SPEC_FILE, help="spec file (YAML)")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     args = parser.parse_args(argv)
-    try:
-        started = time.perf_counter()
-        run(spec_path=args.spec, figures=not args.no_figures)
-        record_timing(STAGE, time.perf_counter() - started)
-    except (DataError, ValueError) as error:
-        print(f"[{STAGE}] ERROR {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage(STAGE, lambda: run(spec_path=args.spec, figures=not args.no_figures),
+                     errors=(DataError, ValueError))
 
 
 if __name__ == "__main__":
