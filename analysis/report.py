@@ -414,10 +414,15 @@ def constructs_section(tables: Path, figures: Path) -> str:
         "coefficient. SYN is the textbook coupling coordination of the regional shares of "
         "chain exports and imports (gold excluded, USD 1 m materiality); GPR is the exposure "
         "to extra-regional partners' geopolitical risk with weights fixed on 1995-1997 trade; "
-        "RN combines the strategic-mineral measures in force with resource rents and the "
-        "ores-and-metals export share; TI has a fixed set of five inputs (docs/indices.md).</p>")
+        "RN combines the trade-weighted coverage of chain exports by strategic-mineral "
+        "restrictions in force with resource rents and the ores-and-metals export share; TI is "
+        "science and digital capacity, log articles per million and Internet use with equal "
+        "weights (docs/indices.md).</p>")
     return (intro + _html_table(tables / "construct_diagnostics.html")
             + _html_table(tables / "construct_country_shares.html")
+            + _html_table(tables / "estimation_sample.html")
+            + _html_table(tables / "rn_events_by_country.html")
+            + _html_table(tables / "rn_export_weights.html")
             + _html_table(tables / "gpr_weights.html")
             + _html_table(tables / "gpr_partner_decomposition.html")
             + _html_table(tables / "syn_top_codes.html")
