@@ -57,10 +57,31 @@ FILLABLE_PREFIXES = ("wgi_",)
 # Longest run of consecutive missing years that interior linear interpolation may bridge
 # (METHODS.md section 3): a longer gap stays missing.
 MAX_GAP_YEARS = 4
-# BACI's own codes for partners without an ISO3 code, mapped where a panel input needs them:
-# 490 "Other Asia, nes" is Taiwan in BACI/Comtrade (Comtrade reports Taiwan under this code), and
-# Caldara-Iacoviello publish a GPRC series for Taiwan (TWN), so the GPR exposure must see it.
-BACI_CODE_OVERRIDES = {"S19": "TWN"}
+# Every label in BACI's country table (country_codes_V202401b) that is not an ISO 3166 alpha-3
+# code, with the decision taken and why (docs/indices.md, "GPR"). A GPRC partner whose trade BACI
+# files under such a code would otherwise get no GPR weight; tests/test_integration.py fails if a
+# label without a decision appears, or if a GPRC partner with trade gets no weight.
+BACI_LABEL_DECISIONS: dict[str, tuple[str | None, str]] = {
+    "S19": ("TWN", ("490 'Other Asia, nes' is Taiwan: Comtrade reports Taiwan under this code, "
+                    "and Caldara-Iacoviello publish a GPRC series for Taiwan")),
+    "ZA1": ("ZAF", ("711 'Southern African Customs Union (...1999)': BACI reports South Africa, "
+                    "Botswana, Lesotho, Namibia and Eswatini as one unit up to 1999 (South "
+                    "Africa is 710 from 2000); South Africa has a GPRC series and carries 98.9% "
+                    "of the union members' chain trade with the panel countries in 2000-2002, "
+                    "the first years they are reported apart")),
+    "R20": (None, ("697 'Europe EFTA, nes' cannot be attributed to one EFTA member (CHE and "
+                   "NOR have GPRC series), and the extract records no trade under it")),
+    "CSK": (None, "200 Czechoslovakia (...1992): dissolved before 1995, no trade in the extract"),
+    "DDR": (None, "278 German Democratic Republic (...1990): no trade in the extract"),
+    "SUN": (None, "810 USSR (...1990): no trade in the extract"),
+    "ANT": (None, ("530 Netherlands Antilles (...2010): outside the Netherlands' customs "
+                   "territory, no GPRC series")),
+    "PUS": (None, ("849 US Misc. Pacific Islands: outside BACI's USA (842: with Puerto Rico "
+                   "and the US Virgin Islands only), no GPRC series")),
+    "SCG": (None, "891 Serbia and Montenegro (...2005): no GPRC series for either successor"),
+}
+# The labels mapped to a GPRC partner, applied to both trade sides (exporter and importer).
+BACI_CODE_OVERRIDES = {label: iso3 for label, (iso3, _) in BACI_LABEL_DECISIONS.items() if iso3}
 DERIVED = {
     "trade_openness": ("exports_gdp", "imports_gdp"),
     "log_gdppc_ppp": ("gdppc_ppp_const2021",),
@@ -222,8 +243,10 @@ def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
 
     Returns one row per (iso3, partner_iso3, year, hs6, chain, stage) with ``export_value``
     (iso3 → partner) and ``import_value`` (partner → iso3), thousand USD. Excluded HS6 codes
-    (energy, bulk industrial minerals, iron ore) are dropped here. BACI's "Other Asia, nes"
-    (S19, code 490) is mapped to TWN (``BACI_CODE_OVERRIDES``).
+    (energy, bulk industrial minerals, iron ore) are dropped here. BACI's labels without an
+    ISO3 code are mapped on both sides (exporter and importer) by ``BACI_CODE_OVERRIDES``:
+    "Other Asia, nes" (S19, code 490) to TWN and the Southern African Customs Union (ZA1, code
+    711, to 1999) to ZAF (``BACI_LABEL_DECISIONS`` documents every such label).
     """
     included = hs_map.loc[hs_map["included"] == 1, ["hs6", "chain", "stage"]]
     trade = baci.merge(included, on="hs6", how="inner")

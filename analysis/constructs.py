@@ -1,4 +1,4 @@
-"""The revised constructs of METHODS.md section 3 (Revision 2), as pure functions.
+"""The revised constructs of METHODS.md section 3 (Revisions 2 and 3), as pure functions.
 
 Nothing here reads or writes files: :mod:`analysis.indices` calls these functions with the
 processed tables and the choices of ``specs/indices.yaml``, and the tests call them on small
@@ -19,10 +19,14 @@ GPR, exposure to partners' geopolitical risk with weights fixed before the sampl
     k = USD 10 m; g_kt = GPRC_kt / mean(GPRC_k, 1985-1995);
     GPRX_it = sum_k w_ik g_kt = GPRX_ext (k outside China + ASEAN) + GPRX_reg (k inside).
 
-RN events, measures-in-force state:
-    RN_events_it = sum_m intensity_m(t) * share of year t in which measure m is in force in i,
-    from its effective date until it is lifted; a documented partial loosening lowers the
-    intensity from its date; the state is never negative.
+RN events, trade-weighted coverage of i's chain exports by restrictions in force (Revision 3):
+    RN_events_it = sum_g w_ig s_igt, w_ig = mineral group g's share of i's chain exports pooled
+    over the weight window (gold excluded; the groups are the chains of the HS6 map), and
+    s_igt = (1 / days in t) * sum over the days d of t of max_{m covers g} intensity_m(d) / 4:
+    the year-average of the strongest restriction in force on g, so that no restriction counts
+    twice. When one measure sets the maximum all year this is intensity_m / 4 x the share of year
+    t in force (METHODS.md section 3). It lies in [0, 1]. The second build's state, the sum over
+    measures of intensity_m(t) x share of year t in force, is kept for its variant.
 
 Composites with a fixed indicator set: min-max normalisation and weights from the reference
 rows (the estimation window), a row is scored only where every indicator is observed (METHODS.md
@@ -32,6 +36,7 @@ section 3: "a composite never changes definition inside a series").
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -42,12 +47,18 @@ from analysis.weighting import METHODS, topsis_closeness
 
 __all__ = [
     "base_exposure_weights",
+    "coverage_by_group",
+    "coverage_state",
     "d_falls_when_a_share_rises",
+    "export_group_weights",
     "exposure_index",
     "fixed_set_composite",
+    "group_count_state",
     "in_force_state",
     "materiality_share",
+    "measure_segments",
     "parse_changes",
+    "parse_groups",
     "regional_flow_totals",
     "smoothed_share",
     "standardise_gprc",
@@ -353,6 +364,171 @@ def in_force_state(measures: pd.DataFrame, countries: Sequence[str],
                 totals[(m["country"], t)] += level * year_share_in_force(a, seg_end, t)
     return pd.DataFrame([(c, t, v) for (c, t), v in totals.items()],
                         columns=["iso3", "year", "rn_events"])
+
+
+def parse_groups(text: object) -> list[str]:
+    """``"copper;nickel"`` -> ["copper", "nickel"]; blank -> [] (a measure that covers no group)."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+def measure_segments(measure: Mapping[str, object]
+                     ) -> list[tuple[dt.date, dt.date | None, float]]:
+    """The intensity path of one measure as ``(start, end, level)`` pieces, ``end`` exclusive.
+
+    The measure is in force from ``effective`` until ``lifted`` (blank or None: still in force);
+    each documented change (``changes``, see :func:`parse_changes`) sets the level from its date
+    on (a change dated before the effective date is ignored). A lift date on or before the
+    effective date means it never entered into force (no pieces). Pieces with level 0 are dropped
+    (a change to 0 ends the restriction).
+    """
+    start = _to_date(str(measure["effective"]))
+    lifted = measure.get("lifted")
+    end = _to_date(lifted) if isinstance(lifted, str) and lifted.strip() else None
+    if end is not None and end <= start:
+        return []
+    levels = {start: float(measure["intensity"])}
+    for date, level in parse_changes(measure.get("changes")):
+        if date >= start:  # a change dated on the effective date replaces the initial level
+            levels[date] = level
+    pieces = sorted(levels.items())
+    out = []
+    for (a, level), nxt in zip(pieces, [*pieces[1:], (None, None)], strict=True):
+        b = nxt[0]
+        if b is None:
+            b = end
+        elif end is not None:
+            b = min(b, end)
+        if level < 0:
+            raise ValueError(f"{measure.get('measure_id', '?')}: negative intensity {level}")
+        if level > 0 and (b is None or b > a):
+            out.append((a, b, level))
+    return out
+
+
+def coverage_by_group(measures: pd.DataFrame, groups: Sequence[str], countries: Sequence[str],
+                      years: Sequence[int], scale: float = 4.0) -> pd.DataFrame:
+    """s_igt: the year-average of the strongest restriction in force on group g of country i.
+
+    s_igt = (1 / days in year t) * sum over the days d of t of max_m intensity_m(d) / ``scale``,
+    the maximum over the measures m of country i whose ``groups`` (``;``-separated, see
+    :func:`parse_groups`) include g, with each measure's path from :func:`measure_segments`
+    (0 on a day where no measure covers g). So a group covered by two measures at once counts
+    once, at the stronger one; a broad-scope measure lists every group in its scope. When a
+    single measure sets the maximum for the whole year, s_igt = intensity / scale x the share of
+    year t it is in force (METHODS.md section 3); where one measure replaces another inside a
+    year, the year is not shown as a dip.
+
+    ``measures`` has ``country, groups, intensity, effective, lifted, changes`` (and optionally
+    ``measure_id`` for messages). A group name outside ``groups``, or an intensity outside
+    [0, ``scale``], raises ValueError. Returns ``iso3, group, year, coverage`` for every country,
+    group and year.
+    """
+    known = set(groups)
+    paths: dict[tuple[str, str], list[tuple[dt.date, dt.date | None, float]]] = {}
+    for _, m in measures.iterrows():
+        if m["country"] not in countries:
+            continue
+        level = float(m["intensity"])
+        if not 0 <= level <= scale:
+            raise ValueError(f"{m.get('measure_id', '?')}: intensity {level} outside [0, {scale}]")
+        covered = parse_groups(m["groups"])
+        unknown = sorted(set(covered) - known)
+        if unknown:
+            raise ValueError(f"{m.get('measure_id', '?')}: groups {unknown} are not mineral "
+                             f"groups ({sorted(known)})")
+        pieces = measure_segments(m)
+        if any(p[2] > scale for p in pieces):
+            raise ValueError(f"{m.get('measure_id', '?')}: a change sets an intensity above "
+                             f"{scale}")
+        for group in covered:
+            paths.setdefault((m["country"], group), []).extend(pieces)
+    years = sorted(int(t) for t in years)
+    rows = []
+    for iso3 in countries:
+        for group in groups:
+            pieces = paths.get((iso3, group), [])
+            for t in years:
+                rows.append((iso3, group, t, _year_average_of_max(pieces, t) / scale))
+    return pd.DataFrame(rows, columns=["iso3", "group", "year", "coverage"])
+
+
+def _year_average_of_max(pieces: Sequence[tuple[dt.date, dt.date | None, float]],
+                         year: int) -> float:
+    """(1 / days in ``year``) * sum over its days of the largest level of the pieces in force."""
+    first, last = dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    inside = [(max(a, first), last if b is None else min(b, last), level)
+              for a, b, level in pieces if a < last and (b is None or b > first)]
+    if not inside:
+        return 0.0
+    cuts = sorted({first, last, *(a for a, _, _ in inside), *(b for _, b, _ in inside)})
+    total = 0.0
+    for lo, hi in itertools.pairwise(cuts):
+        levels = [level for a, b, level in inside if a <= lo and b >= hi]
+        if levels:
+            total += (hi - lo).days * max(levels)
+    return total / (last - first).days
+
+
+def export_group_weights(flows: pd.DataFrame, years: Sequence[int],
+                         exclude_hs6: Sequence[str] = (), groups: Sequence[str] | None = None
+                         ) -> pd.DataFrame:
+    """w_ig: group (chain) g's share of country i's chain exports pooled over ``years``.
+
+    w_ig = sum_{t in years} X_igt / sum_g sum_{t in years} X_igt, X = exports to the world
+    (``flows`` as in :func:`regional_flow_totals`, with a ``chain`` column), codes in
+    ``exclude_hs6`` (gold bullion) dropped. Every country of ``flows`` gets a row for every group
+    (``groups``; default: the chains in ``flows``); where a country exported nothing over
+    ``years`` its weights are NaN. Returns ``iso3, group, exports, weight``.
+    """
+    data = flows[flows["year"].isin(list(years)) & ~flows["hs6"].isin(list(exclude_hs6))]
+    groups = sorted(flows["chain"].unique()) if groups is None else list(groups)
+    exports = data.groupby(["iso3", "chain"])["export_value"].sum()
+    rows = []
+    for iso3 in sorted(flows["iso3"].unique()):
+        own = [float(exports.get((iso3, g), 0.0)) for g in groups]
+        total = sum(own)
+        for group, value in zip(groups, own, strict=True):
+            rows.append((iso3, group, value, value / total if total > 0 else np.nan))
+    return pd.DataFrame(rows, columns=["iso3", "group", "exports", "weight"])
+
+
+def coverage_state(measures: pd.DataFrame, weights: pd.DataFrame, countries: Sequence[str],
+                   years: Sequence[int], scale: float = 4.0) -> pd.DataFrame:
+    """RN_events_it = sum_g w_ig s_igt (trade-weighted coverage; METHODS.md section 3, Rev. 3).
+
+    ``weights`` has ``iso3, group, weight`` (:func:`export_group_weights`); the groups are its
+    groups, and s_igt comes from :func:`coverage_by_group`. Where a country's weights are
+    undefined (no exports in the weight window) the state is 0 if no measure covers any of its
+    groups that year and NaN otherwise. With weights summing to one and s in [0, 1], the state
+    lies in [0, 1]. Returns ``iso3, year, rn_events``.
+    """
+    groups = sorted(weights["group"].unique())
+    s = coverage_by_group(measures, groups, countries, years, scale)
+    merged = s.merge(weights[["iso3", "group", "weight"]], on=["iso3", "group"], how="left")
+    merged["term"] = merged["weight"] * merged["coverage"]
+    grouped = merged.groupby(["iso3", "year"], sort=False)
+    out = pd.DataFrame({"rn_events": grouped["term"].sum(min_count=1),
+                        "covered": grouped["coverage"].max()}).reset_index()
+    undefined = out["rn_events"].isna() & (out["covered"] == 0)
+    out.loc[undefined, "rn_events"] = 0.0
+    return out[["iso3", "year", "rn_events"]]
+
+
+def group_count_state(measures: pd.DataFrame, groups: Sequence[str], countries: Sequence[str],
+                      years: Sequence[int]) -> pd.DataFrame:
+    """The unweighted count of restricted groups: sum_g (share of year t in which any measure
+    restricts g), intensities ignored (a variant of RN events). Returns ``iso3, year, count``."""
+    binary = measures.copy()
+    binary["intensity"] = (binary["intensity"].astype(float) > 0).astype(float)
+    if "changes" in binary:
+        binary["changes"] = binary["changes"].map(
+            lambda text: ";".join(f"{d.isoformat()}={1.0 if level > 0 else 0.0}"
+                                  for d, level in parse_changes(text)))
+    s = coverage_by_group(binary, groups, countries, years, scale=1.0)
+    out = s.groupby(["iso3", "year"], sort=False)["coverage"].sum().rename("count")
+    return out.reset_index()
 
 
 # ----------------------------------------------------------------------------------- composites

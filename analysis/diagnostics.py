@@ -10,7 +10,10 @@ For SYN, GPR, RN and TI it reports, on the two-way (country and year) demeaned v
 - the R² of country-specific linear trends in the within variation;
 - definition switches inside the window (rows where the set of observed inputs changes while
   the index stays defined; must be 0);
-- the correlation with the first build's definition (pooled and within);
+- the correlation with the first build's definition (pooled and within), and with the second
+  build's (Revision 2) main definition where it changed: GPR without South Africa's 1995-99
+  trade, RN with the sum-over-measures state, the five-indicator TI (``ti_capacity``);
+- RN's events component on its own (country shares, trend R², country-years at 0);
 - GPR: within correlation with a composition-only index and with the lagged US share of trade,
   the partner decomposition of the within variation, the effective number of partner shocks and
   the in-region share;
@@ -20,7 +23,8 @@ For SYN, GPR, RN and TI it reports, on the two-way (country and year) demeaned v
 
 Nothing here feeds back into a construct: it is read before the results, never tuned.
 Writes ``outputs/tables/construct_diagnostics.{csv,md,html,tex}`` and companion tables
-(``construct_country_shares``, ``gpr_partner_decomposition``, ``syn_top_codes``).
+(``construct_country_shares``, ``gpr_partner_decomposition``, ``syn_top_codes`` and
+``estimation_sample``, the common sample by country and what binds it).
 
 Run ``python -m analysis.diagnostics --help``.
 """
@@ -43,11 +47,13 @@ FLAG_SHARE = 0.40
 INDEX_INPUTS = {
     "syn": ["syn_u_out", "syn_u_in"],
     "rn": ["rn_events", "resource_rents_gdp", "ores_metals_export_share"],
-    "ti": ["rd_gdp", "patents_per_million", "researchers_per_million", "articles_per_million",
-           "internet_users"],
+    "ti": ["articles_per_million", "internet_users"],
 }
 FIRST_BUILD = {"syn": "syn_u1u2", "gpr": "gprx_first_build", "rn": "rn_first_build",
                "ti": "ti_first_build"}
+# The second build's main definitions (Revision 2), kept as variants (SYN did not change).
+SECOND_BUILD = {"gpr": "gpr_no_zaf_mapping", "rn": "rn_second_build", "ti": "ti_capacity"}
+SAMPLE_VARIABLES = ("syn", "gpr", "rn", "ti")
 FIRST_BUILD_INPUTS = {
     "rn_first_build": ["rn_event_pulse", "resource_rents_gdp", "ores_metals_export_share"],
     "ti_first_build": ["rd_gdp", "patents_per_million", "researchers_per_million",
@@ -170,6 +176,55 @@ def common_rows(sample: pd.DataFrame, index: str) -> dict:
     }
 
 
+def second_build_rows(sample: pd.DataFrame, index: str) -> dict:
+    """Correlation of the index with the second build's main definition (Revision 2), on the
+    sample rows where both exist (the five-indicator TI covers seven countries)."""
+    old = SECOND_BUILD.get(index)
+    if old is None:
+        return {}
+    both = sample.dropna(subset=[index, old])
+    note = f"{old}; {len(both)} rows, {both['iso3'].nunique()} countries"
+    return {"correlation with the second build's definition (pooled)": (
+                float(both[index].corr(both[old])) if len(both) > 2 else np.nan, note, False),
+            "correlation with the second build's definition (within)": (
+                within_correlation(both, index, old), note, False)}
+
+
+def events_rows(sample: pd.DataFrame, column: str = "rn_events") -> dict:
+    """RN's events component on its own: country shares and trend R² of its within variation."""
+    shares = country_shares(sample, column)
+    return {
+        "events component: largest country share of within variation": (
+            float(shares.iloc[0]), f"{column}: {shares.index[0]}", shares.iloc[0] > FLAG_SHARE),
+        "events component: R² of country-specific linear trends (within)": (
+            trend_r2(sample, column), column, False),
+        "events component: country-years at 0": (
+            int((sample[column] == 0).sum()), f"of {len(sample)}", False),
+    }
+
+
+def sample_by_country(panel: pd.DataFrame, sample: pd.DataFrame, window: tuple[int, int],
+                      variables: tuple[str, ...] = SAMPLE_VARIABLES,
+                      controls: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The estimation sample by country: rows, first and last year, and for each index and
+    control the number of window years it is observed (what binds the sample)."""
+    lo, hi = window
+    inside = panel[panel["year"].between(lo, hi)]
+    rows = []
+    for iso3, own in inside.groupby("iso3"):
+        used = sample[sample["iso3"] == iso3]["year"]
+        row = {"iso3": iso3, "rows in the sample": len(used),
+               "first year": int(used.min()) if len(used) else "",
+               "last year": int(used.max()) if len(used) else ""}
+        for column in (*variables, *controls):
+            row[f"{column} observed"] = int(own[column].notna().sum())
+        rows.append(row)
+    total = {"iso3": "total", "rows in the sample": len(sample), "first year": "",
+             "last year": ""}
+    rows.append({**dict.fromkeys(rows[0], ""), **total})
+    return pd.DataFrame(rows).astype(object)
+
+
 def build_diagnostics(panel: pd.DataFrame, sample: pd.DataFrame, weights: pd.DataFrame,
                       flows: pd.DataFrame, gprc: pd.DataFrame, spec: dict
                       ) -> dict[str, pd.DataFrame]:
@@ -185,6 +240,11 @@ def build_diagnostics(panel: pd.DataFrame, sample: pd.DataFrame, weights: pd.Dat
     for index in ("syn", "gpr", "rn", "ti"):
         for name, (value, note, flag) in common_rows(sample, index).items():
             add(index, name, value, note, flag)
+        for name, (value, note, flag) in second_build_rows(sample, index).items():
+            add(index, name, value, note, flag)
+        if index == "rn":
+            for name, (value, note, flag) in events_rows(sample).items():
+                add(index, name, value, note, flag)
         inputs = INDEX_INPUTS.get(index)
         if inputs:
             switches = definition_switches(window, index, inputs)
@@ -264,7 +324,8 @@ def build_diagnostics(panel: pd.DataFrame, sample: pd.DataFrame, weights: pd.Dat
         top_codes.loc[top_codes["top_import_share"].idxmax(), "iso3"])
 
     diagnostics = pd.DataFrame(rows)
-    shares = pd.concat([country_shares(sample, i).rename(i) for i in ("syn", "gpr", "rn", "ti")],
+    shares = pd.concat([country_shares(sample, i).rename(i)
+                        for i in ("syn", "gpr", "rn", "rn_events", "ti")],
                        axis=1).reset_index(names="iso3")
     return {"construct_diagnostics": diagnostics, "construct_country_shares": shares,
             "gpr_partner_decomposition": decomposition.head(15),
@@ -280,12 +341,16 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES) -
     weights = read_parquet(processed / "gpr_weights.parquet")
     flows = read_parquet(processed / "trade_flows.parquet")
     gprc = read_parquet(processed / "gprc_partners.parquet")
-    frame, _ = estimation_frame(panel, load_model_spec())
+    model_spec = load_model_spec()
+    frame, _ = estimation_frame(panel, model_spec)
     keys = frame[["iso3", "year"]]
     sample = keys.merge(panel, on=["iso3", "year"], how="left")
     print(f"[diagnostics] estimation sample: {len(sample)} country-years, "
           f"{sample['iso3'].nunique()} countries", flush=True)
     out = build_diagnostics(panel, sample, weights, flows, gprc, spec)
+    out["estimation_sample"] = sample_by_country(panel, sample, tuple(spec["window"]),
+                                                 controls=tuple(model_spec["controls"]))
+    print(out["estimation_sample"].to_string(index=False), flush=True)
     captions = {
         "construct_diagnostics": "Construct diagnostics (METHODS.md 3a), on the two-way demeaned "
         f"estimation sample (N = {len(sample)}); FLAG marks a country above 40% of an index's "
@@ -296,6 +361,9 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES) -
         "variation and mean exposure weights",
         "syn_top_codes": f"Top HS6 code of each country's chain exports and imports, "
         f"{spec['window'][0]}-{spec['window'][1]} (gold excluded)",
+        "estimation_sample": f"The common estimation sample of M1-M5 by country (N = "
+        f"{len(sample)}, G = {sample['iso3'].nunique()}), and the years "
+        f"{spec['window'][0]}-{spec['window'][1]} each index and control is observed",
     }
     for name, table in out.items():
         frame_table(table, tables / name, captions[name])

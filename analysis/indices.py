@@ -45,6 +45,9 @@ from analysis.tables import frame_table
 from analysis.weighting import METHODS, minmax_normalise, topsis_closeness
 
 PRODUCT_STAGES = ("supply", "transformation", "recycling")
+# BACI reports South Africa's trade under the customs-union code 711 ("ZA1") up to this year
+# (the clean stage maps it to ZAF); the gpr_no_zaf_mapping variant leaves those years out.
+SACU_LAST_YEAR = 1999
 FLOWS = (*PRODUCT_STAGES, "demand")
 
 
@@ -323,12 +326,59 @@ def read_events(path: Path = config.DATA_RAW / "rn_policy_events.csv") -> pd.Dat
     return events
 
 
-def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFrame:
+# Coding rules of data/raw/rn_measures.csv (column ``rule``, ``;``-separated; docs/indices.md "RN").
+# A measure enters the main state unless one of MEASURE_RULES_NOT_MAIN applies, and the
+# all-measures variant unless one of MEASURE_RULES_NOT_ANY applies.
+MEASURE_RULES = {
+    "documented_dates": "a standing restriction between the documented dates",
+    "broad_scope": "a class of minerals ('all minerals', 'metal ores'): covers every group in it",
+    "uncertain_start_later_date": "start uncertain between documented dates: the later one; main, "
+                                  "flagged",
+    "unknown_lift": "no lift date: ends at the last date a source documents it in force, a "
+                    "documented stay or its documented successor (variant: never lifted)",
+    "implemented_by_later_measures": "counts until the measures implementing it take effect",
+    "one_off_act": "a one-off act (equity purchase, contract conversion): in no state",
+    "never_in_force": "suspended before its entry into force",
+    "no_chain_group": "covers no mineral group of the HS6 chain map (technology, refined tin, "
+                      "fluorspar, sand)",
+    "no_effective_date": "no documented start: in no state",
+    "unverified": "a date rests on a single or weak source: all-measures variant only",
+    "other_type": "not an export or mining restriction (framework law, production cap, review)",
+    "non_state": "a non-state authority or not a measure: in no state",
+    "not_strategic": "not a strategic mineral (construction sand)",
+}
+MEASURE_RULES_NOT_MAIN = {"one_off_act", "never_in_force", "no_chain_group", "no_effective_date",
+                          "unverified", "other_type", "non_state", "not_strategic"}
+MEASURE_RULES_NOT_ANY = {"one_off_act", "no_effective_date", "non_state"}
+MEASURE_COLUMNS = ["measure_id", "country", "mineral", "groups", "measure_type", "category",
+                   "intensity", "effective", "lifted", "changes", "verified", "rule", "main",
+                   "all_events", "second_build_main", "source", "coding_note"]
+
+
+def mineral_groups(path: Path = config.HS_CHAIN_MAP_FILE) -> list[str]:
+    """The mineral groups of the RN coverage state: the chains of the HS6 map's included codes."""
+    try:
+        table = pd.read_csv(path, dtype={"hs6": str})
+    except (OSError, ValueError) as error:
+        raise DataError(path, f"unreadable HS6 chain map ({error})") from error
+    from analysis.parsers import require_columns
+
+    require_columns(table, ["chain", "included"], path)
+    return sorted(table.loc[table["included"] == 1, "chain"].unique())
+
+
+def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv",
+                  groups: list[str] | None = None) -> pd.DataFrame:
     """The project's coded resource-nationalism measures (one row per measure, with a source).
 
-    Columns: measure_id, country, mineral, measure_type, category, intensity, effective, lifted,
-    changes, verified, main, all_events, main_exclusion_reason, source, coding_note. ``main``
-    rows enter the main measures-in-force state; ``all_events`` rows the all-measures variant.
+    Columns: :data:`MEASURE_COLUMNS`. ``groups`` lists the mineral groups (chains of the HS6
+    map, ``;``-separated) a measure covers; ``rule`` the coding rules applied
+    (:data:`MEASURE_RULES`); ``main`` / ``all_events`` say whether it enters the main state and
+    the all-measures variant, and must agree with the rules; ``second_build_main`` whether it
+    entered the second build's main state (for its variant). Every value is checked: a country
+    outside the panel, a group or rule that matches nothing, a main row without a group, an
+    unverified main row not under the uncertain-start rule, an unknown lift date without the
+    documented end, or a bad date is an error naming the file, the measure and the column.
     Coding rules: docs/indices.md ("RN").
     """
     try:
@@ -337,27 +387,60 @@ def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFr
         raise DataError(path, f"unreadable measures file ({error})") from error
     from analysis.parsers import require_columns
 
-    needed = ["measure_id", "country", "category", "intensity", "effective", "lifted", "changes",
-              "verified", "main", "all_events", "source"]
-    require_columns(measures, needed, path)
-    if (measures["source"].str.strip() == "").any():
-        raise DataError(path, "every measure needs a source citation", column="source")
-    for column in ("verified", "main", "all_events"):
-        if not measures[column].isin(["yes", "no"]).all():
-            raise DataError(path, f"{column} must be yes or no", column=column)
-    if ((measures["main"] == "yes") & (measures["verified"] != "yes")).any():
-        raise DataError(path, "an unverified measure is marked main=yes", column="main")
-    try:
-        measures["intensity"] = measures["intensity"].astype(float)
-        for _, row in measures[measures["all_events"] == "yes"].iterrows():
-            constructs._to_date(row["effective"])
-            if row["lifted"]:
-                constructs._to_date(row["lifted"])
+    require_columns(measures, MEASURE_COLUMNS, path)
+    groups = mineral_groups() if groups is None else list(groups)
+
+    def fail(row: pd.Series, column: str, problem: str) -> None:
+        raise DataError(path, f"{row['measure_id']}: {problem}", column=column)
+
+    if measures["measure_id"].duplicated().any():
+        dup = measures.loc[measures["measure_id"].duplicated(), "measure_id"].iloc[0]
+        raise DataError(path, f"duplicate measure_id {dup}", column="measure_id")
+    for _, row in measures.iterrows():
+        if not row["source"].strip():
+            fail(row, "source", "every measure needs a source citation")
+        if row["country"] not in config.COUNTRIES:
+            fail(row, "country", f"{row['country']!r} is not a panel country")
+        for column in ("verified", "main", "all_events", "second_build_main"):
+            if row[column] not in ("yes", "no"):
+                fail(row, column, f"{column} must be yes or no, not {row[column]!r}")
+        rules = set(constructs.parse_groups(row["rule"]))
+        if not rules or rules - set(MEASURE_RULES):
+            fail(row, "rule", f"unknown or missing rule(s) {sorted(rules - set(MEASURE_RULES))}; "
+                 f"known: {sorted(MEASURE_RULES)}")
+        covered = constructs.parse_groups(row["groups"])
+        if set(covered) - set(groups):
+            fail(row, "groups", f"{sorted(set(covered) - set(groups))} match no mineral group "
+                 f"of the HS6 chain map ({', '.join(groups)})")
+        main = "no" if (rules & MEASURE_RULES_NOT_MAIN or not covered) else "yes"
+        if row["main"] != main:
+            fail(row, "main", f"main={row['main']} disagrees with the rules {sorted(rules)} and "
+                 f"groups ({main} expected)")
+        everything = "no" if rules & MEASURE_RULES_NOT_ANY else "yes"
+        if row["all_events"] != everything:
+            fail(row, "all_events", f"all_events={row['all_events']} disagrees with the rules "
+                 f"{sorted(rules)} ({everything} expected)")
+        if (main == "yes" and row["verified"] != "yes"
+                and "uncertain_start_later_date" not in rules):
+            fail(row, "main", "an unverified measure enters the main state without the "
+                 "uncertain_start_later_date rule")
+        if "unknown_lift" in rules and not row["lifted"]:
+            fail(row, "lifted", "rule unknown_lift needs the documented end in lifted")
+        try:
+            level = float(row["intensity"])
+            start = constructs._to_date(row["effective"]) if row["effective"] else None
+            end = constructs._to_date(row["lifted"]) if row["lifted"] else None
             constructs.parse_changes(row["changes"])
-    except ValueError as error:
-        raise DataError(path, f"bad date, level or change entry ({error})") from error
-    if (measures["intensity"] < 0).any():
-        raise DataError(path, "intensities must be >= 0", column="intensity")
+        except ValueError as error:
+            fail(row, "effective/lifted/changes/intensity", f"bad date, level or change entry "
+                 f"({error})")
+        if start is None and everything == "yes":
+            fail(row, "effective", "a measure in a state needs an effective date")
+        if start and end and end <= start and "never_in_force" not in rules:
+            fail(row, "lifted", "lifted on or before effective without the never_in_force rule")
+        if not 0 <= level <= 4:
+            fail(row, "intensity", f"intensity {level} outside [0, 4]")
+    measures["intensity"] = measures["intensity"].astype(float)
     return measures
 
 
@@ -468,7 +551,9 @@ def build_gpr(flows: pd.DataFrame, bilateral: pd.DataFrame, gprc: pd.DataFrame,
     ``gprx_ext``, ``gprx_reg``, ``gpr_ext_share`` (sum of extra-regional weights), ``gpr_logratio``
     (log-ratio standardisation), ``gpr_tv`` (the first build's time-varying lagged-share GPRX
     with the materiality rule), ``gprx_first_build`` (exactly as first built, for diagnostics),
-    ``gpr_own``, ``gpr_wui``, the shift-share series, ``gpr_composition`` (lagged shares x mean
+    ``gpr_no_zaf_mapping`` (the second build's main: South Africa's 1995-99 trade, BACI code
+    711, left unmapped), ``gpr_own``, ``gpr_wui``, the shift-share series, ``gpr_composition``
+    (lagged shares x mean
     standardised partner risk: composition only) and ``us_share`` (lagged US share of chain
     trade, gold excluded).
     """
@@ -487,6 +572,16 @@ def build_gpr(flows: pd.DataFrame, bilateral: pd.DataFrame, gprc: pd.DataFrame,
     out = out.rename(columns={"ext_share": "gpr_ext_share"})
     first_year = int(cfg["first_year"])
     out["gpr"] = out["gprx_ext"].where(out["year"] >= first_year)
+    # The second build's GPR: BACI's code 711 (Southern African Customs Union, to 1999) was not
+    # mapped to ZAF, so South Africa had no trade before 2000 and no weight.
+    unmapped = flows[~((flows["partner_iso3"] == "ZAF") & (flows["year"] < SACU_LAST_YEAR + 1))]
+    weights_unmapped = constructs.base_exposure_weights(
+        unmapped, partners, tuple(cfg["base_years"]), config.COUNTRIES, config.ASEAN,
+        float(cfg["thin_base_kusd"]), float(cfg["pseudo_count_kusd"]), gold)
+    out = out.merge(constructs.exposure_index(weights_unmapped, g, region, config.YEARS)[
+        ["iso3", "year", "gprx_ext"]].rename(columns={"gprx_ext": "gpr_no_zaf_mapping"}),
+        on=["iso3", "year"], how="left")
+    out["gpr_no_zaf_mapping"] = out["gpr_no_zaf_mapping"].where(out["year"] >= first_year)
     out = out.merge(log_exposure[["iso3", "year", "gprx_ext"]].rename(
         columns={"gprx_ext": "gpr_logratio"}), on=["iso3", "year"], how="left")
     out["gpr_logratio"] = out["gpr_logratio"].where(out["year"] >= first_year)
@@ -536,37 +631,108 @@ def composition_and_us_share(flows: pd.DataFrame, g: pd.DataFrame, partners: lis
     return out.reset_index()
 
 
-def build_rn(panel: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame, spec: dict,
-             record: dict) -> pd.DataFrame:
+def rn_event_states(measures: pd.DataFrame, flows: pd.DataFrame, spec: dict,
+                    groups: list[str] | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every RN events series by country-year, the export weights and the coverage by group.
+
+    - ``rn_events`` (main): trade-weighted coverage of the main measures,
+      sum_g w_ig s_igt (:func:`analysis.constructs.coverage_state`), with w_ig pooled over
+      ``rn.coverage.weight_years`` (1998-2020, gold excluded). In [0, 1].
+    - ``rn_events_weights_1995_97``: the same with 1995-1997 weights.
+    - ``rn_events_unknown_lift_forever``: measures with an unknown lift date never lifted.
+    - ``rn_events_count``: the unweighted count of restricted groups (intensity ignored).
+    - ``rn_events_all``: the coverage of every measure in the all-measures variant.
+    - ``rn_events_second_build``: the second build's state, the sum over its main measures of
+      intensity x share of the year in force, unknown lift dates read as never lifted.
+
+    Returns (the series, the weights with ``weight_window`` main/base, the main coverage by
+    group with each group's weight).
+    """
+    cfg = spec["rn"]["coverage"]
+    gold = [str(c) for c in spec["gold_hs6"]]
+    groups = mineral_groups() if groups is None else groups
+    years, countries = config.YEARS, config.COUNTRIES
+    lo, hi = (int(y) for y in cfg["weight_years"])
+    weights = constructs.export_group_weights(flows, range(lo, hi + 1), gold, groups)
+    blo, bhi = (int(y) for y in cfg["base_weight_years"])
+    base = constructs.export_group_weights(flows, range(blo, bhi + 1), gold, groups)
+    scale = float(cfg["scale"])
+    main = measures[measures["main"] == "yes"]
+    unknown_lift = measures["rule"].map(lambda r: "unknown_lift" in constructs.parse_groups(r))
+    forever = measures.assign(lifted=measures["lifted"].where(~unknown_lift, ""))
+
+    def state(chosen: pd.DataFrame, w: pd.DataFrame, name: str) -> pd.DataFrame:
+        return constructs.coverage_state(chosen, w, countries, years, scale).rename(
+            columns={"rn_events": name})
+
+    parts = [
+        state(main, weights, "rn_events"),
+        state(main, base, "rn_events_weights_1995_97"),
+        state(forever[forever["main"] == "yes"], weights, "rn_events_unknown_lift_forever"),
+        constructs.group_count_state(main, groups, countries, years).rename(
+            columns={"count": "rn_events_count"}),
+        state(measures[measures["all_events"] == "yes"], weights, "rn_events_all"),
+        constructs.in_force_state(forever[forever["second_build_main"] == "yes"], countries,
+                                  years).rename(columns={"rn_events": "rn_events_second_build"}),
+    ]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.merge(part, on=["iso3", "year"], how="left", validate="one_to_one")
+    by_group = constructs.coverage_by_group(main, groups, countries, years, scale).merge(
+        weights[["iso3", "group", "weight"]], on=["iso3", "group"], how="left")
+    all_weights = pd.concat([weights.assign(weight_window=f"{lo}-{hi}"),
+                             base.assign(weight_window=f"{blo}-{bhi}")], ignore_index=True)
+    return out, all_weights, by_group
+
+
+# RN composites: (column, the events series it uses instead of rn_events)
+RN_EVENT_VARIANTS = {
+    "rn_all_events": "rn_events_all",
+    "rn_weights_1995_97": "rn_events_weights_1995_97",
+    "rn_unknown_lift_forever": "rn_events_unknown_lift_forever",
+    "rn_group_count": "rn_events_count",
+    "rn_second_build": "rn_events_second_build",
+}
+
+
+def build_rn(panel: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame,
+             flows: pd.DataFrame, spec: dict, record: dict,
+             groups: list[str] | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """RN (main composite with a fixed indicator set) and its variants.
 
-    - ``rn_events``: measures-in-force state of the main measures (verified, strategic, by the
-      state); ``rn_events_all``: every coded measure incl. unverified ones and construction sand.
+    - ``rn_events`` and its variants: :func:`rn_event_states`.
     - ``rn``: entropy composite of rn_events, resource rents (% GDP) and the ores-and-metals
       export share, normalised and weighted on the estimation window, missing where an input is
       missing (so it never switches definition); ``rn_<method>`` for the other methods,
-      ``rn_wholepanel`` normalised over every complete row, ``rn_all_events`` with
-      rn_events_all.
+      ``rn_wholepanel`` normalised over every complete row.
+    - The same composite with another events series (:data:`RN_EVENT_VARIANTS`):
+      ``rn_all_events``, ``rn_weights_1995_97``, ``rn_unknown_lift_forever``,
+      ``rn_group_count`` and ``rn_second_build`` (the second build's main RN: the sum over
+      measures).
     - ``rn_event_pulse``: the first build's decaying announcement stock (a variant);
       ``rn_first_build``: the first build's composite (renormalised over observed indicators).
+
+    Returns (the country-year frame, the export weights, the main coverage by group).
     """
     cfg = spec["rn"]
-    years = config.YEARS
-    main = constructs.in_force_state(measures[measures["main"] == "yes"], config.COUNTRIES, years)
-    everything = constructs.in_force_state(measures[measures["all_events"] == "yes"],
-                                           config.COUNTRIES, years).rename(
-        columns={"rn_events": "rn_events_all"})
+    states, weights, by_group = rn_event_states(measures, flows, spec, groups)
     frame = panel[["iso3", "year", "resource_rents_gdp", "ores_metals_export_share"]].merge(
-        main, on=["iso3", "year"], how="left").merge(everything, on=["iso3", "year"], how="left")
+        states, on=["iso3", "year"], how="left")
+    outside = frame["rn_events"].isna() | ~frame["rn_events"].between(0.0, 1.0)
+    if outside.any():
+        raise ValueError(f"rn_events outside [0, 1] or missing in {int(outside.sum())} rows")
     directions = {k: v["direction"] for k, v in cfg["indicators"].items()}
     frame = _add_fixed_composites(frame, "rn", directions, spec, record)
-    all_directions = {("rn_events_all" if k == "rn_events" else k): v
-                      for k, v in directions.items()}
-    scores, weights, n = constructs.fixed_set_composite(
-        frame, all_directions, spec["main_method"], spec["epsilon"], _in_window(frame, spec))
-    frame["rn_all_events"] = scores.where(_in_window(frame, spec))
-    record["composites"]["rn_all_events"] = {"method": spec["main_method"],
-                                             "weights": weights.to_dict(), "reference_rows": n}
+    window = _in_window(frame, spec)
+    for column, series in RN_EVENT_VARIANTS.items():
+        variant = {(series if k == "rn_events" else k): v for k, v in directions.items()}
+        scores, weights_used, n = constructs.fixed_set_composite(
+            frame, variant, spec["main_method"], spec["epsilon"], window)
+        frame[column] = scores.where(window)
+        record["composites"][column] = {"method": spec["main_method"],
+                                        "weights": weights_used.to_dict(), "reference_rows": n}
     # the first build: decaying pulses and the renormalised composite
     first = cfg["first_build"]
     intensity = event_intensity(events, cfg["levels"], first["partial_factor"])
@@ -574,26 +740,36 @@ def build_rn(panel: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame, 
         raise DataError(config.DATA_RAW / "rn_policy_events.csv",
                         "intensity column disagrees with the scale in specs/indices.yaml",
                         column="intensity")
-    pulse = event_stock(events, config.COUNTRIES, years, first["decay"], verified_only=True)
+    pulse = event_stock(events, config.COUNTRIES, config.YEARS, first["decay"],
+                        verified_only=True)
     frame = frame.merge(pulse.rename(columns={"rn_event_stock": "rn_event_pulse"}),
                         on=["iso3", "year"], how="left")
     old = {("rn_event_pulse" if k == "rn_events" else k): v for k, v in directions.items()}
-    scores, weights, n = composite_with_missing(frame, old, spec["main_method"], spec["epsilon"],
-                                                first["min_weight_share"])
+    scores, weights_used, n = composite_with_missing(frame, old, spec["main_method"],
+                                                     spec["epsilon"], first["min_weight_share"])
     frame["rn_first_build"] = scores.to_numpy()
     record["composites"]["rn_first_build"] = {"method": spec["main_method"],
-                                              "weights": weights.to_dict(), "complete_rows": n}
-    return frame.drop(columns=["resource_rents_gdp", "ores_metals_export_share"])
+                                              "weights": weights_used.to_dict(),
+                                              "complete_rows": n}
+    record["rn_export_weights"] = {
+        iso3: {r.group: round(float(r.weight), 4) for r in w.itertuples() if r.weight > 0}
+        for iso3, w in weights[weights["weight_window"] == weights["weight_window"].iloc[0]]
+        .groupby("iso3")}
+    return (frame.drop(columns=["resource_rents_gdp", "ores_metals_export_share"]), weights,
+            by_group)
 
 
 def ti_inputs(panel: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """TI indicators: counts per million as log(1 + x); the others as they are.
 
-    Gap-filled values (at most 4 years, flagged in the clean stage) are kept; ``<name>_observed``
-    holds the value only where it was observed (for the observed-only variant).
+    Every indicator of the main set, the capacity variant and the high-tech variant. Gap-filled
+    values (at most 4 years, flagged in the clean stage) are kept; ``<name>_observed`` holds
+    the value only where it was observed (for the observed-only variant).
     """
     cfg = spec["ti"]
-    columns = [*cfg["indicators"], *cfg.get("variant_indicators", {})]
+    columns = list(dict.fromkeys([*cfg["indicators"],
+                                  *cfg.get("capacity", {}).get("indicators", {}),
+                                  *cfg.get("variant_indicators", {})]))
     out = panel[["iso3", "year"]].copy()
     for column in columns:
         values = panel[column].astype(float)
@@ -606,61 +782,54 @@ def ti_inputs(panel: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 
 def build_ti(panel: pd.DataFrame, spec: dict, record: dict) -> pd.DataFrame:
-    """TI (main composite, fixed indicator set) and its variants.
+    """TI (main: science and digital capacity) and its variants (METHODS.md section 3, Rev. 3).
 
-    - ``ti``: entropy composite of R&D (% GDP), log(1 + resident patents per million),
-      log(1 + researchers per million), log(1 + articles per million) and internet users (%),
-      on the estimation window, missing where an input is missing; ``ti_<method>``,
-      ``ti_wholepanel``; sub-indices ``ti_capacity`` and ``ti_digital``.
-    - ``ti_hightech``: the same plus the high-technology export share (from 2007 only).
-    - ``ti_observed``: the main composite on rows where no input was gap-filled.
-    - ``ti_broad``: log articles per million and internet users only, the two inputs every
-      country reports (a coverage-driven variant: the main TI is missing for BRN, KHM, LAO and
-      MMR, which do not report R&D, researchers or patents in most years).
+    - ``ti``: science and digital capacity, the equal-weighted mean of log(1 + journal articles
+      per million) and internet users (% of population), each min-max normalised over the
+      estimation window (no epsilon shift: ti = (x'_articles + x'_internet) / 2), missing where
+      either input is missing, never renormalised.
+    - ``ti_entropy``, ``ti_entropy_topsis``, ``ti_pca``: the same two inputs with the other
+      weighting methods (``ti_entropy`` is the second build's ``ti_broad``);
+      ``ti_wholepanel``: normalised over every complete row 1996-latest.
+    - ``ti_science`` and ``ti_digital``: the two normalised inputs (sub-indices).
+    - ``ti_observed``: the main definition on rows where no input was gap-filled.
+    - ``ti_hightech``: the main inputs plus the high-technology export share (from 2007 only).
+    - ``ti_capacity``: the second build's main TI, the entropy composite of R&D (% GDP),
+      log(1 + resident patents per million), log(1 + researchers per million), log(1 + articles
+      per million) and internet users (seven countries).
     - ``ti_first_build``: the first build's composite (raw counts, renormalised over whichever
       indicators were observed, high-tech included).
     """
     cfg = spec["ti"]
+    method = cfg["method"]
     frame = ti_inputs(panel, spec)
-    directions = {k: v["direction"] for k, v in cfg["indicators"].items()}
-    frame = _add_fixed_composites(frame, "ti", directions, spec, record)
     window = _in_window(frame, spec)
-    for sub in sorted({v["subindex"] for v in cfg["indicators"].values()}):
-        members = {k: v["direction"] for k, v in cfg["indicators"].items()
-                   if v["subindex"] == sub}
-        if len(members) == 1:
-            column = next(iter(members))
-            ref = frame.loc[window, column].dropna()
-            frame[f"ti_{sub}"] = ((frame[column] - ref.min()) / (ref.max() - ref.min())
-                                  + spec["epsilon"]).where(window)
-            record["composites"][f"ti_{sub}"] = {"method": "single indicator (min-max)",
-                                                 "weights": {column: 1.0}}
-        else:
-            scores, weights, n = constructs.fixed_set_composite(
-                frame, members, spec["main_method"], spec["epsilon"], window)
-            frame[f"ti_{sub}"] = scores.where(window)
-            record["composites"][f"ti_{sub}"] = {"method": spec["main_method"],
-                                                 "weights": weights.to_dict(),
-                                                 "reference_rows": n}
-    variant = {**directions, **{k: v["direction"] for k, v in
-                                cfg.get("variant_indicators", {}).items()}}
-    scores, weights, n = constructs.fixed_set_composite(frame, variant, spec["main_method"],
-                                                        spec["epsilon"], window)
-    frame["ti_hightech"] = scores.where(window)
-    record["composites"]["ti_hightech"] = {"method": spec["main_method"],
-                                           "weights": weights.to_dict(), "reference_rows": n}
-    broad = {k: directions[k] for k in cfg["broad_indicators"]}
-    scores, weights, n = constructs.fixed_set_composite(frame, broad, spec["main_method"],
-                                                        spec["epsilon"], window)
-    frame["ti_broad"] = scores.where(window)
-    record["composites"]["ti_broad"] = {"method": spec["main_method"],
-                                        "weights": weights.to_dict(), "reference_rows": n}
-    observed = {f"{k}_observed": v for k, v in directions.items()}
-    scores, weights, n = constructs.fixed_set_composite(frame, observed, spec["main_method"],
-                                                        spec["epsilon"], window)
-    frame["ti_observed"] = scores.where(window)
-    record["composites"]["ti_observed"] = {"method": spec["main_method"],
-                                           "weights": weights.to_dict(), "reference_rows": n}
+    everywhere = pd.Series(True, index=frame.index)
+    directions = {k: v["direction"] for k, v in cfg["indicators"].items()}
+
+    def composite(name: str, chosen: dict[str, int], how: str, reference: pd.Series,
+                  restrict: bool = True) -> None:
+        epsilon = 0.0 if how == "equal" else spec["epsilon"]
+        scores, weights, n = constructs.fixed_set_composite(frame, chosen, how, epsilon,
+                                                            reference)
+        frame[name] = scores.where(window) if restrict else scores
+        record["composites"][name] = {"method": how, "weights": weights.to_dict(),
+                                      "reference_rows": n, "epsilon": epsilon}
+
+    composite("ti", directions, method, window)
+    for other in spec["methods"]:
+        if other != method:
+            composite(f"ti_{other}", directions, other, window)
+    composite("ti_wholepanel", directions, method, everywhere, restrict=False)
+    for column, entry in cfg["indicators"].items():
+        composite(f"ti_{entry['subindex']}", {column: entry["direction"]}, "equal", window)
+    composite("ti_observed", {f"{k}_observed": v for k, v in directions.items()}, method, window)
+    hightech = {**directions, **{k: v["direction"] for k, v in
+                                 cfg.get("variant_indicators", {}).items()}}
+    composite("ti_hightech", hightech, method, window)
+    capacity = cfg["capacity"]
+    composite("ti_capacity", {k: v["direction"] for k, v in capacity["indicators"].items()},
+              capacity["method"], window)
     first = cfg["first_build"]
     raw = panel[["iso3", "year", *first["indicators"]]]
     scores, weights, n = composite_with_missing(raw, dict.fromkeys(first["indicators"], 1),
@@ -705,15 +874,17 @@ def _add_fixed_composites(frame: pd.DataFrame, name: str, directions: dict[str, 
 
 def build_indices(panel: pd.DataFrame, chain: pd.DataFrame, bilateral: pd.DataFrame,
                   hs6: pd.DataFrame, flows: pd.DataFrame, gprc: pd.DataFrame,
-                  events: pd.DataFrame, measures: pd.DataFrame, spec: dict
-                  ) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
-    """All indices and their variants by country-year, the weights record and the GPR weights."""
+                  events: pd.DataFrame, measures: pd.DataFrame, spec: dict,
+                  groups: list[str] | None = None
+                  ) -> tuple[pd.DataFrame, dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """All indices and their variants by country-year, the weights record, the GPR weights, the
+    RN export weights and the RN coverage by mineral group."""
     record: dict = {"epsilon": spec["epsilon"], "main_method": spec["main_method"],
                     "window": list(_window(spec)), "composites": {}}
     out = panel[["iso3", "year"]].copy()
     syn = build_syn(flows, hs6, chain, spec, config.YEARS)
     gpr, weights = build_gpr(flows, bilateral, gprc, panel, spec)
-    rn = build_rn(panel, measures, events, spec, record)
+    rn, rn_weights, rn_coverage = build_rn(panel, measures, events, flows, spec, record, groups)
     ti = build_ti(panel, spec, record)
     for part in (syn, gpr, rn, ti):
         out = out.merge(part, on=["iso3", "year"], how="left", validate="one_to_one")
@@ -724,7 +895,8 @@ def build_indices(panel: pd.DataFrame, chain: pd.DataFrame, bilateral: pd.DataFr
                "top_partners": {r.partner_iso3: round(float(r.weight), 4) for r in
                                 w.nlargest(5, "weight").itertuples()}}
         for iso3, w in weights.groupby("iso3")}
-    return out.sort_values(["iso3", "year"]).reset_index(drop=True), record, weights
+    return (out.sort_values(["iso3", "year"]).reset_index(drop=True), record, weights,
+            rn_weights, rn_coverage)
 
 
 def dyad_synergy(flows: pd.DataFrame, dyad: pd.DataFrame, spec: dict) -> pd.DataFrame:
@@ -764,8 +936,8 @@ def chain_synergy(flows: pd.DataFrame, spec: dict) -> pd.DataFrame:
 def rank_correlations(indices: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """Spearman rank correlation of each composite across weighting methods (pairwise)."""
     rows = []
-    for name in ("rn", "ti"):
-        columns = {m: name if m == spec["main_method"] else f"{name}_{m}" for m in spec["methods"]}
+    for name, main in (("rn", spec["main_method"]), ("ti", spec["ti"]["method"])):
+        columns = {m: name if m == main else f"{name}_{m}" for m in spec["methods"]}
         frame = indices[list(columns.values())].rename(columns={v: k for k, v in columns.items()})
         corr = frame.corr(method="spearman")
         for a in corr.index:
@@ -780,6 +952,7 @@ def rank_correlations(indices: pd.DataFrame, spec: dict) -> pd.DataFrame:
 def weights_table(record: dict, spec: dict) -> pd.DataFrame:
     labels = {**{k: v["label"] for k, v in spec["rn"]["indicators"].items()},
               **{k: v["label"] for k, v in spec["ti"]["indicators"].items()},
+              **{k: v["label"] for k, v in spec["ti"]["capacity"]["indicators"].items()},
               **{k: v["label"] for k, v in spec["ti"].get("variant_indicators", {}).items()}}
     rows = []
     for composite, entry in record["composites"].items():
@@ -792,19 +965,40 @@ def weights_table(record: dict, spec: dict) -> pd.DataFrame:
 
 
 def gpr_weights_table(weights: pd.DataFrame, min_weight: float = 0.05) -> pd.DataFrame:
-    """Each country's base value, thin flag, coverage and partners above ``min_weight``."""
+    """Each country's base value, thin flag, coverage and partners above ``min_weight``.
+
+    Numbers are printed as text with the precision they are rounded to (base in USD m to two
+    decimals, weights to three), so every format shows the same digits.
+    """
     rows = []
     for iso3, w in weights.groupby("iso3"):
         top = w[w["weight"] >= min_weight].sort_values("weight", ascending=False)
+        extra = float(w.loc[~w["partner_iso3"].isin(config.COUNTRIES), "weight"].sum())
         rows.append({"iso3": iso3,
                      "base 1995-97, USD m (GPRC partners, gold excl.)":
-                         round(float(w["country_base"].iloc[0]) / 1000, 2),
+                         f"{float(w['country_base'].iloc[0]) / 1000:,.2f}",
                      "thin base (shrunk)": "yes" if w["thin"].iloc[0] else "no",
-                     "extra-regional weight": round(float(
-                         w.loc[~w["partner_iso3"].isin(config.COUNTRIES), "weight"].sum()), 3),
+                     "extra-regional weight": f"{extra:.3f}",
                      "partners with weight >= 5%": ", ".join(
-                         f"{r.partner_iso3} {r.weight:.2f}" for r in top.itertuples())})
+                         f"{r.partner_iso3} {r.weight:.3f}" for r in top.itertuples())})
     return pd.DataFrame(rows)
+
+
+def rn_weights_table(weights: pd.DataFrame) -> pd.DataFrame:
+    """Country x (weight window, group): w_ig as text with three decimals ("" where undefined)."""
+    wide = weights.pivot_table(index="iso3", columns=["weight_window", "group"], values="weight",
+                               aggfunc="first", dropna=False)
+    text = wide.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    text.columns = [f"{group} ({window})" for window, group in text.columns]
+    return text.reset_index()
+
+
+def rn_state_table(indices: pd.DataFrame, years: tuple[int, ...] = (2000, 2005, 2010, 2015,
+                                                                    2020)) -> pd.DataFrame:
+    """RN events (main) by country in ``years``, three decimals."""
+    wide = indices[indices["year"].isin(years)].pivot(index="iso3", columns="year",
+                                                      values="rn_events")
+    return wide.map(lambda v: f"{v:.3f}").rename(columns=str).reset_index()
 
 
 def plot_index(indices: pd.DataFrame, column: str, title: str, out_dir: Path) -> list[Path]:
@@ -840,13 +1034,15 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     gprc = read_parquet(processed / "gprc_partners.parquet")
     dyad = read_parquet(processed / "dyad_panel.parquet")
     events = read_events(events_path)
-    measures = read_measures(measures_path)
+    groups = mineral_groups()
+    measures = read_measures(measures_path, groups)
     say("building SYN, GPR, RN and TI and their variants")
-    indices, record, gpr_weights = build_indices(panel, chain, bilateral, hs6, flows, gprc,
-                                                 events, measures, spec)
+    indices, record, gpr_weights, rn_weights, rn_coverage = build_indices(
+        panel, chain, bilateral, hs6, flows, gprc, events, measures, spec, groups)
     validate(indices, INDICES_SCHEMA, processed / "indices.parquet")
     write_parquet(indices, processed / "indices.parquet")
     write_parquet(gpr_weights, processed / "gpr_weights.parquet")
+    write_parquet(rn_coverage, processed / "rn_coverage.parquet")
     final = panel.merge(indices, on=["iso3", "year"], how="left", validate="one_to_one")
     write_parquet(final, processed / "panel.parquet")
     say("dyad and chain panels")
@@ -864,7 +1060,15 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
                 "Index weights by composite and method (reference rows: the estimation window)")
     frame_table(gpr_weights_table(gpr_weights), tables / "gpr_weights",
                 "GPR exposure weights: pooled 1995-1997 chain trade with GPRC partners (gold "
-                "excluded); thin bases shrunk towards the pooled ASEAN composition")
+                "excluded); thin bases shrunk towards the pooled ASEAN composition",
+                numparse=False)
+    frame_table(rn_weights_table(rn_weights), tables / "rn_export_weights",
+                "RN events: each mineral group's share of the country's chain exports (gold "
+                "excluded), the weights w_ig of the coverage state; main 1998-2020, variant "
+                "1995-1997", numparse=False)
+    frame_table(rn_state_table(indices), tables / "rn_events_by_country",
+                "RN events (trade-weighted coverage of chain exports by restrictions in force, "
+                "0-1) by country; 0 where the reference records no measure", numparse=False)
     frame_table(rank_correlations(indices, spec), tables / "index_rank_correlations",
                 "Spearman rank correlation of RN and TI across weighting methods")
     missing = missing_shares(indices)
@@ -873,9 +1077,12 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
                      "imports (textbook D, gold excluded)",
               "gpr": "GPR: extra-regional exposure, fixed 1995-97 weights, partner GPRC / "
                      "1985-95 mean",
-              "rn": "RN: resource-nationalism composite (measures in force, rents, ores share)",
-              "rn_events": "RN events: intensity of strategic-mineral measures in force",
-              "ti": "TI: technological-innovation composite (fixed indicator set, entropy)"}
+              "rn": "RN: resource-nationalism composite (export coverage by measures in force, "
+                    "rents, ores share)",
+              "rn_events": "RN events: trade-weighted coverage of chain exports by restrictions "
+                           "in force (0-1)",
+              "ti": "TI: science and digital capacity (log articles per million and Internet "
+                    "use, equal weights)"}
     for column, title in titles.items():
         plot_index(indices, column, title, figures)
     say(f"indices {indices.shape}; missing shares: "

@@ -414,10 +414,15 @@ def constructs_section(tables: Path, figures: Path) -> str:
         "coefficient. SYN is the textbook coupling coordination of the regional shares of "
         "chain exports and imports (gold excluded, USD 1 m materiality); GPR is the exposure "
         "to extra-regional partners' geopolitical risk with weights fixed on 1995-1997 trade; "
-        "RN combines the strategic-mineral measures in force with resource rents and the "
-        "ores-and-metals export share; TI has a fixed set of five inputs (docs/indices.md).</p>")
+        "RN combines the trade-weighted coverage of chain exports by strategic-mineral "
+        "restrictions in force with resource rents and the ores-and-metals export share; TI is "
+        "science and digital capacity, log articles per million and Internet use with equal "
+        "weights (docs/indices.md).</p>")
     return (intro + _html_table(tables / "construct_diagnostics.html")
             + _html_table(tables / "construct_country_shares.html")
+            + _html_table(tables / "estimation_sample.html")
+            + _html_table(tables / "rn_events_by_country.html")
+            + _html_table(tables / "rn_export_weights.html")
             + _html_table(tables / "gpr_weights.html")
             + _html_table(tables / "gpr_partner_decomposition.html")
             + _html_table(tables / "syn_top_codes.html")
@@ -446,9 +451,9 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
             "cluster restricted bootstrap-t that re-estimates the year effects in every draw, "
             "Webb weights, B = 99,999, two-sided symmetric. Verdict: supported only with the "
             "expected sign and WCR p &lt; 0.05. The main models share one sample, the "
-            "country-years complete for M5; because the TI inputs (R&amp;D, researchers, "
-            "patents) are missing for Brunei, Cambodia, Laos and Myanmar, it has only seven "
-            "clusters, so H1 is also shown for M1 on its own largest sample. Read every estimate "
+            "country-years complete for M5 (ten clusters: Brunei's chain trade never passes "
+            "SYN's USD 1 m rule; Cambodia, Laos and Myanmar enter in 6-9 years), so H1 is also "
+            "shown for M1 on its own largest sample. Read every estimate "
             "with the construct diagnostics above and the cluster-influence table below: where "
             "one country carries more than half of a term's identifying variation, the test "
             "rests on that country. Shares: among the robustness variants of the base model M4 "

@@ -266,10 +266,16 @@ def deterministic_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def frame_table(frame: pd.DataFrame, stem: Path, caption: str, float_format: str = "%.4f"
-                ) -> list[Path]:
-    """A plain data table as Markdown, HTML and booktabs LaTeX."""
-    md = f"**{caption}**\n\n" + frame.to_markdown(index=False, floatfmt=".4f") + "\n"
+def frame_table(frame: pd.DataFrame, stem: Path, caption: str, float_format: str = "%.4f",
+                numparse: bool = True) -> list[Path]:
+    """A plain data table as Markdown, HTML and booktabs LaTeX.
+
+    ``numparse=False`` prints text cells as they are in Markdown too (tabulate would otherwise
+    read "0.100" as a number and print it with four decimals), for tables whose numbers are
+    already formatted with the precision they are rounded to.
+    """
+    md = f"**{caption}**\n\n" + frame.to_markdown(index=False, floatfmt=".4f",
+                                                    disable_numparse=not numparse) + "\n"
     html = frame.to_html(index=False, border=0, float_format=lambda x: float_format % x)
     escaped = frame.rename(columns=lambda c: latex_escape(c))
     for column in escaped.columns:

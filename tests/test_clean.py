@@ -162,3 +162,27 @@ def test_clean_stops_on_a_truncated_raw_file(tmp_path, capsys):
     assert "data_gpr_export.xls: sha256 mismatch" in err and "truncated" in err
     assert target.read_bytes() == before
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_baci_customs_union_and_nes_labels_are_mapped_on_both_sides():
+    """ZA1 (South Africa's customs union, to 1999) -> ZAF and S19 ('Other Asia, nes') -> TWN, as
+    exporter and as importer; a label decided as unattributable (R20) stays as it is."""
+    baci = pd.DataFrame([  # year, exporter, importer, hs6, value
+        (1996, "IDN", "ZA1", "260400", 40.0),   # IDN exports to South Africa's customs union
+        (1996, "ZA1", "IDN", "711290", 7.0),    # and imports from it
+        (1996, "S19", "MYS", "760110", 3.0),
+        (1996, "MYS", "S19", "260400", 2.0),
+        (1996, "IDN", "R20", "260400", 11.0),
+        (2001, "IDN", "ZAF", "260400", 5.0),    # from 2000 BACI reports South Africa as ZAF
+    ], columns=["year", "exporter", "importer", "hs6", "value"]).assign(quantity=1.0)
+    flows = clean.mineral_trade_flows(baci, HS_MAP, countries=("IDN", "MYS"))
+    bilateral = flows.groupby(["iso3", "partner_iso3", "year"])[
+        ["export_value", "import_value"]].sum()
+    assert bilateral.loc[("IDN", "ZAF", 1996)].tolist() == [40.0, 7.0]
+    assert bilateral.loc[("IDN", "ZAF", 2001)].tolist() == [5.0, 0.0]
+    assert bilateral.loc[("MYS", "TWN", 1996)].tolist() == [2.0, 3.0]
+    assert bilateral.loc[("IDN", "R20", 1996)].tolist() == [11.0, 0.0]
+    assert not set(flows["partner_iso3"]) & {"ZA1", "S19"}
+    # every decision names a reason; the mapped ones are exactly ZA1 and S19
+    assert clean.BACI_CODE_OVERRIDES == {"S19": "TWN", "ZA1": "ZAF"}
+    assert all(len(reason) > 20 for _, reason in clean.BACI_LABEL_DECISIONS.values())

@@ -75,3 +75,34 @@ def test_partner_decomposition_shares_sum_to_one_and_effective_number():
     assert diagnostics.effective_number(np.array([0.5, 0.5])) == pytest.approx(2.0)
     assert diagnostics.effective_number(np.array([0.6, 0.2, 0.2])) == pytest.approx(
         1 / (0.36 + 0.04 + 0.04))
+
+
+def test_sample_by_country_counts_rows_and_binding_inputs():
+    panel = pd.DataFrame({
+        "iso3": ["A"] * 4 + ["B"] * 4, "year": [1997, 1998, 1999, 2000] * 2,
+        "syn": [1.0, 1.0, np.nan, 1.0, np.nan, np.nan, np.nan, np.nan],
+        "ti": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, np.nan, 1.0]})
+    sample = panel[panel["syn"].notna() & panel["ti"].notna() & (panel["year"] >= 1998)]
+    out = diagnostics.sample_by_country(panel, sample, (1998, 2000), variables=("syn", "ti"))
+    rows = out.set_index("iso3")
+    assert rows.loc["A", "rows in the sample"] == 2
+    assert (rows.loc["A", "first year"], rows.loc["A", "last year"]) == (1998, 2000)
+    assert rows.loc["A", "syn observed"] == 2 and rows.loc["A", "ti observed"] == 3
+    assert rows.loc["B", "rows in the sample"] == 0 and rows.loc["B", "syn observed"] == 0
+    assert rows.loc["B", "ti observed"] == 2 and rows.loc["total", "rows in the sample"] == 2
+
+
+def test_second_build_correlation_uses_the_rows_both_definitions_cover():
+    years = list(range(2000, 2006))
+    rng = np.random.default_rng(3)
+    frame = pd.concat([pd.DataFrame({"iso3": c, "year": years, "ti": rng.normal(size=6)})
+                       for c in "ABC"], ignore_index=True)
+    frame["ti_capacity"] = 2 * frame["ti"] + 1
+    frame.loc[frame["iso3"] == "C", "ti_capacity"] = np.nan   # the old TI misses country C
+    frame.loc[frame["iso3"] == "B", "ti_capacity"] += rng.normal(size=6)
+    rows = diagnostics.second_build_rows(frame, "ti")
+    value, note, _ = rows["correlation with the second build's definition (within)"]
+    assert value == pytest.approx(diagnostics.within_correlation(
+        frame[frame["iso3"] != "C"], "ti", "ti_capacity"))
+    assert "12 rows, 2 countries" in note
+    assert diagnostics.second_build_rows(frame, "syn") == {}

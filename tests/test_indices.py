@@ -1,6 +1,8 @@
-"""The first build's definitions, kept as robustness variants: GPRX with time-varying shares,
-shift-share, the decaying RN event stock and the renormalising composite (the revised
-constructs are tested in tests/test_constructs.py)."""
+"""The stage's assembly of the indices: the first build's definitions kept as robustness
+variants (GPRX with time-varying shares, shift-share, the decaying RN event stock and the
+renormalising composite), the RN events series and their variants, the measures file's
+checks, the TI variants and the GPR weights table (the pure formulas of the revised constructs
+are tested in tests/test_constructs.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis import config, indices
+from analysis.io import DataError
 
 
 def test_gprx_is_the_lagged_share_weighted_mean():
@@ -140,3 +143,152 @@ def test_composite_with_missing_topsis_closeness_by_hand():
     np.testing.assert_allclose(scores.to_numpy()[:7], expected, rtol=1e-8, atol=0)
     assert np.isnan(scores["H"])
     assert scores.index.equals(data.index)
+
+
+# ------------------------------------------------------------------------- RN events (Rev. 3)
+def _rn_flows() -> pd.DataFrame:
+    rows = [  # IDN exports: 1996 (the 1995-97 base) and 2000 (the 1998-2020 window)
+        ("IDN", "CHN", 1996, "260400", "nickel", 10.0),
+        ("IDN", "CHN", 1996, "260300", "copper", 90.0),
+        ("IDN", "CHN", 2000, "260400", "nickel", 50.0),
+        ("IDN", "JPN", 2000, "260300", "copper", 50.0),
+        ("CHN", "IDN", 2000, "260300", "copper", 1.0)]
+    frame = pd.DataFrame(rows, columns=["iso3", "partner_iso3", "year", "hs6", "chain",
+                                        "export_value"])
+    return frame.assign(stage="supply", import_value=0.0)
+
+
+def _rn_measures() -> pd.DataFrame:
+    return pd.DataFrame({
+        "measure_id": ["ban", "moratorium", "licence"], "country": ["IDN"] * 3,
+        "groups": ["nickel", "copper", "nickel"], "intensity": [4.0, 1.0, 2.0],
+        "effective": ["2014-01-01", "2010-01-01", "2005-01-01"],
+        "lifted": ["", "2012-01-01", ""], "changes": ["", "", ""],
+        "rule": ["documented_dates", "unknown_lift", "unverified"],
+        "main": ["yes", "yes", "no"], "all_events": ["yes", "yes", "yes"],
+        "second_build_main": ["yes", "yes", "no"]})
+
+
+def test_rn_event_states_and_variants_by_hand():
+    """Weights 1998-2020: nickel 50/100, copper 50/100; 1995-97: nickel 0.1, copper 0.9.
+
+    - main: 2011 copper moratorium (1/4) x 0.5 = 0.125; 2013 0 (ended at its documented date);
+      2015 nickel ban x 0.5 = 0.5;
+    - 1995-97 weights: 2011 0.9 x 0.25 = 0.225; 2015 0.1 x 1 = 0.1;
+    - unknown lift forever: 2013 0.125; 2015 0.5 + 0.125 = 0.625;
+    - count of restricted groups: 2011 1, 2015 1;
+    - all measures (the unverified licensing from 2005 too): 2006 0.5 x 2/4 = 0.25, 2015 the
+      maximum of ban and licensing on nickel: 0.5;
+    - second build (sum of intensities, unknown lift never lifted): 2015 4 + 1 = 5.
+    """
+    states, weights, by_group = indices.rn_event_states(
+        _rn_measures(), _rn_flows(), indices.load_spec(), groups=["copper", "nickel"])
+    s = states.set_index(["iso3", "year"])
+    expected = {
+        "rn_events": {2006: 0.0, 2011: 0.125, 2013: 0.0, 2015: 0.5},
+        "rn_events_weights_1995_97": {2011: 0.225, 2015: 0.1},
+        "rn_events_unknown_lift_forever": {2013: 0.125, 2015: 0.625},
+        "rn_events_count": {2011: 1.0, 2015: 1.0, 2006: 0.0},
+        "rn_events_all": {2006: 0.25, 2015: 0.5},
+        "rn_events_second_build": {2006: 0.0, 2015: 5.0},
+    }
+    for column, values in expected.items():
+        for year, value in values.items():
+            assert s.loc[("IDN", year), column] == pytest.approx(value, abs=1e-15), (column, year)
+    assert (s.loc["CHN", "rn_events"] == 0).all()   # no measure in the file: 0
+    w = weights.set_index(["weight_window", "iso3", "group"])["weight"]
+    assert w[("1998-2020", "IDN", "nickel")] == 0.5 and w[("1995-1997", "IDN", "copper")] == 0.9
+    assert by_group.set_index(["iso3", "group", "year"]).loc[("IDN", "nickel", 2015),
+                                                             "coverage"] == 1.0
+
+
+def _write_measures(tmp_path, measure_id: str, column: str, value: str):
+    frame = pd.read_csv(config.DATA_RAW / "rn_measures.csv", dtype=str, keep_default_na=False)
+    frame.loc[frame["measure_id"] == measure_id, column] = value
+    path = tmp_path / "rn_measures.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(("measure_id", "column", "value", "message"), [
+    ("IDN-04", "groups", "nickel;nikel", "match no mineral group"),
+    ("IDN-04", "rule", "documented_dates;guess", "unknown or missing rule"),
+    ("IDN-04", "country", "IND", "not a panel country"),
+    ("IDN-11", "main", "yes", "disagrees with the rules"),
+    ("LAO-03", "lifted", "", "unknown_lift needs the documented end"),
+    ("VNM-02", "rule", "broad_scope", "disagrees with the rules"),
+    ("CHN-02", "rule", "documented_dates", "without the uncertain_start_later_date rule"),
+    ("IDN-04", "effective", "2014-13-40", "bad date"),
+    ("PHL-04", "lifted", "2010-01-01", "lifted on or before effective"),
+])
+def test_read_measures_rejects_a_bad_entry(tmp_path, measure_id, column, value, message):
+    path = _write_measures(tmp_path, measure_id, column, value)
+    with pytest.raises(DataError, match=message) as error:
+        indices.read_measures(path)
+    assert measure_id in str(error.value) and str(path) in str(error.value)
+
+
+# ---------------------------------------------------------------------------------- TI
+def _ti_panel() -> pd.DataFrame:
+    """A: log(1 + articles) 0..5 and Internet 0..50; B: 2, 2, 3, 3, 4, missing and 100..50."""
+    years = list(range(1998, 2004))
+    k = {"A": [0, 1, 2, 3, 4, 5], "B": [2, 2, 3, 3, 4, np.nan]}
+    internet = {"A": [0, 10, 20, 30, 40, 50], "B": [100, 90, 80, 70, 60, 50]}
+    rows = []
+    for c in ("A", "B"):
+        for i, year in enumerate(years):
+            rows.append({"iso3": c, "year": year,
+                         "articles_per_million": np.expm1(k[c][i]),
+                         "internet_users": float(internet[c][i]),
+                         "rd_gdp": 0.1 * (i + 1) + (c == "B"), "patents_per_million": 5.0 * i,
+                         "researchers_per_million": 100.0 + 30 * i * (c == "A"),
+                         "hightech_export_share": 10.0 + i})
+    panel = pd.DataFrame(rows)
+    for column in ("articles_per_million", "internet_users", "rd_gdp", "patents_per_million",
+                   "researchers_per_million", "hightech_export_share"):
+        panel[f"{column}_filled"] = False
+    return panel
+
+
+def test_ti_main_is_the_equal_weighted_mean_of_two_normalised_inputs():
+    """min/max over the window: log articles 0..5, Internet 0..100, so
+    A 1998: (0 + 0)/2 = 0; A 2003: (5/5 + 50/100)/2 = 0.75; B 1998: (2/5 + 1)/2 = 0.7;
+    B 2003: articles missing -> TI missing (never renormalised onto Internet alone)."""
+    spec = indices.load_spec()
+    record = {"composites": {}}
+    ti = indices.build_ti(_ti_panel(), spec, record).set_index(["iso3", "year"])
+    assert ti.loc[("A", 1998), "ti"] == 0.0
+    assert ti.loc[("A", 2003), "ti"] == pytest.approx(0.75, abs=1e-15)
+    assert ti.loc[("B", 1998), "ti"] == pytest.approx(0.7, abs=1e-15)
+    assert np.isnan(ti.loc[("B", 2003), "ti"])
+    assert ti.loc[("B", 1999), "ti_science"] == pytest.approx(0.4, abs=1e-15)
+    assert ti.loc[("B", 1999), "ti_digital"] == pytest.approx(0.9, abs=1e-15)
+    assert record["composites"]["ti"]["weights"] == {"articles_per_million": 0.5,
+                                                     "internet_users": 0.5}
+    # the entropy variant has other weights; no variant is a copy of the main
+    assert record["composites"]["ti_entropy"]["weights"]["internet_users"] != 0.5
+    assert "ti_equal" not in ti and "ti_broad" not in ti
+    for column in ("ti_entropy", "ti_entropy_topsis", "ti_capacity", "ti_hightech"):
+        both = ti[["ti", column]].dropna()
+        assert not np.allclose(both["ti"], both[column], rtol=0, atol=1e-3), column
+    # with two inputs PCA's squared loadings are 1/2 each (the leading eigenvector of a 2 x 2
+    # correlation matrix is (1, 1)/sqrt 2): ti_pca is the main plus epsilon, so the battery
+    # does not run it as a TI variant
+    assert record["composites"]["ti_pca"]["weights"] == pytest.approx(
+        {"articles_per_million": 0.5, "internet_users": 0.5}, abs=1e-12)
+    np.testing.assert_allclose((ti["ti_pca"] - ti["ti"]).dropna(), 1e-4, rtol=0, atol=1e-12)
+    # the capacity variant is the five-indicator entropy composite
+    assert set(record["composites"]["ti_capacity"]["weights"]) == {
+        "rd_gdp", "patents_per_million", "researchers_per_million", "articles_per_million",
+        "internet_users"}
+    assert record["composites"]["ti_capacity"]["method"] == "entropy"
+
+
+def test_gpr_weights_table_prints_the_rounding_it_uses():
+    weights = pd.DataFrame({"iso3": ["A"] * 3, "partner_iso3": ["USA", "ZAF", "MYS"],
+                            "weight": [0.61234, 0.1, 0.28766], "country_base": [1234.5] * 3,
+                            "thin": [False] * 3})
+    row = indices.gpr_weights_table(weights).iloc[0]
+    assert row["base 1995-97, USD m (GPRC partners, gold excl.)"] == "1.23"
+    assert row["extra-regional weight"] == "0.712"
+    assert row["partners with weight >= 5%"] == "USA 0.612, MYS 0.288, ZAF 0.100"

@@ -6,6 +6,7 @@ Under CI, DATA_MIRROR is always set, so these tests always run there.
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import numpy as np
 import pandas as pd
@@ -133,10 +134,105 @@ def test_real_indices_cover_the_window(with_indices):
     window = frame[frame["year"].between(1998, 2020)]
     assert window["gpr"].notna().all()          # fixed weights: every country, every year
     assert frame.loc[frame["year"] < 1998, "gpr"].isna().all()
-    assert (frame["rn_events"] >= 0).all()
+    assert frame["rn_events"].between(0.0, 1.0).all()   # trade-weighted coverage
+    assert frame["rn_events_all"].between(0.0, 1.0).all()
     assert frame["syn"].dropna().between(0, 1).all()
     # SYN is missing exactly where a flow is under USD 1 m (BRN every year)
     assert frame.loc[frame["iso3"] == "BRN", "syn"].isna().all()
     assert (frame["syn"].isna() == (frame["syn_flag"] != "")).all()
     for column in ("rn", "ti"):  # composites exist only inside the window
         assert frame.loc[~frame["year"].between(1998, 2020), column].isna().all()
+
+
+def _raw_baci(columns: str, where: str) -> pd.DataFrame:
+    """Rows of the raw BACI table read with plain sqlite3 (not the pipeline's parser)."""
+    source = fetch.source_by_name(fetch.load_registry(), "geopolrisk")
+    path = clean.verified_path(source, config.DATA_RAW, "baci.db")   # sha256 re-checked
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        codes = pd.read_sql_query("select country_code, country_name, country_iso3 from "
+                                  "country_codes_V202401b", connection)
+        trade = pd.read_sql_query(f"select {columns} from baci_trade where {where}", connection)
+    return codes, trade
+
+
+def test_every_baci_label_without_an_iso3_code_has_a_documented_decision(built):
+    """A label of BACI's country table that is not an ISO 3166 alpha-3 code (a customs union,
+    a 'nes' aggregate, a dissolved state) may hide a GPRC partner's trade: each needs a
+    decision in clean.BACI_LABEL_DECISIONS (mapped to a partner, or why not)."""
+    import country_converter as coco
+
+    codes, _ = _raw_baci("t", "0")
+    valid = set(coco.CountryConverter().data["ISO3"])
+    undecided = sorted(set(codes["country_iso3"]) - valid - set(clean.BACI_LABEL_DECISIONS))
+    assert undecided == []
+    assert clean.BACI_CODE_OVERRIDES["ZA1"] == "ZAF"
+
+
+def test_every_gprc_partner_trades_in_every_base_year_after_the_mapping(with_indices):
+    """Each partner with a GPRC series appears in BACI in each year 1995-1997 once the labels
+    are mapped: South Africa's 1995-99 trade (code 711, ZA1) would otherwise be missing."""
+    _, out = with_indices
+    partners = set(pd.read_parquet(out / "gprc_partners.parquet")["partner_iso3"])
+    codes, trade = _raw_baci("distinct t, i, j", "cast(t as integer) between 1995 and 1997")
+    label = dict(zip(codes["country_code"].astype(int), codes["country_iso3"], strict=True))
+    seen = pd.concat([trade[["t", "i"]].rename(columns={"i": "c"}),
+                      trade[["t", "j"]].rename(columns={"j": "c"})])
+    seen["c"] = seen["c"].astype(int).map(label).replace(clean.BACI_CODE_OVERRIDES)
+    years = seen.drop_duplicates().groupby("c")["t"].nunique()
+    missing = {k: int(years.get(k, 0)) for k in partners if years.get(k, 0) < 3}
+    assert missing == {}
+
+
+def test_gprc_partner_with_base_trade_is_never_left_unweighted(with_indices):
+    """Recomputed from the raw baci.db: every GPRC partner k with chain trade (gold excluded)
+    with panel country i in 1995-1997 gets a positive weight, and for a country whose base is
+    not shrunk w_ik = V_ik / V_i. Fails if a partner's trade is filed under a code left
+    unmapped (the second build gave South Africa no weight)."""
+    frame, out = with_indices
+    weights = pd.read_parquet(out / "gpr_weights.parquet").set_index(["iso3", "partner_iso3"])
+    partners = set(pd.read_parquet(out / "gprc_partners.parquet")["partner_iso3"])
+    chain = pd.read_csv(config.HS_CHAIN_MAP_FILE, dtype={"hs6": str})
+    codes_in = chain.loc[(chain["included"] == 1) & (chain["hs6"] != "710812"), "hs6"]
+    codes, trade = _raw_baci("t, i, j, k, v", "cast(t as integer) between 1995 and 1997")
+    label = dict(zip(codes["country_code"].astype(int), codes["country_iso3"], strict=True))
+    trade = trade[trade["k"].astype(int).map("{:06d}".format).isin(set(codes_in))]
+    trade = pd.DataFrame({
+        "i": trade["i"].astype(int).map(label).replace(clean.BACI_CODE_OVERRIDES),
+        "j": trade["j"].astype(int).map(label).replace(clean.BACI_CODE_OVERRIDES),
+        "v": trade["v"].astype(str).str.strip().astype(float)})
+    both = pd.concat([trade.rename(columns={"i": "iso3", "j": "k"}),
+                      trade.rename(columns={"j": "iso3", "i": "k"})])
+    both = both[both["iso3"].isin(config.COUNTRIES) & both["k"].isin(partners)
+                & (both["iso3"] != both["k"])]
+    value = both.groupby(["iso3", "k"])["v"].sum()
+    unweighted = [key for key, v in value.items() if v > 0 and weights.loc[key, "weight"] <= 0]
+    assert unweighted == []
+    for iso3, own in value.groupby(level="iso3"):
+        if not weights.loc[iso3, "thin"].iloc[0]:
+            expected = own.droplevel("iso3") / own.sum()
+            got = weights.loc[iso3, "weight"].reindex(expected.index)
+            np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-9)
+    # South Africa: about a tenth of Thailand's base, 8% of Malaysia's, 6.5% of Singapore's
+    assert weights.loc[("THA", "ZAF"), "weight"] == pytest.approx(0.109, abs=5e-4)
+    assert weights.loc[("MYS", "ZAF"), "weight"] == pytest.approx(0.080, abs=5e-4)
+    assert weights.loc[("SGP", "ZAF"), "weight"] == pytest.approx(0.065, abs=5e-4)
+    # the second build's definition (ZA1 unmapped) is kept as a variant and differs
+    assert (frame["gpr_no_zaf_mapping"] - frame["gpr"]).abs().max() > 0.01
+
+
+def test_main_models_share_the_ten_country_sample(with_indices):
+    """The common sample of M1-M5 with TI = science and digital capacity: G = 10, N = 182.
+    Brunei never passes SYN's USD 1 m rule; Cambodia, Laos and Myanmar enter where SYN (and,
+    for Laos and Myanmar, the ores share and trade openness) exist."""
+    from analysis.models import estimation_frame, load_model_spec
+
+    _, out = with_indices
+    panel = pd.read_parquet(out / "panel.parquet")
+    frame, _ = estimation_frame(panel, load_model_spec())
+    counts = frame.groupby("iso3")["year"].agg(["count", "min", "max"])
+    assert len(frame) == 182 and len(counts) == 10 and "BRN" not in counts.index
+    for iso3 in ("CHN", "IDN", "MYS", "PHL", "SGP", "THA", "VNM"):
+        assert tuple(counts.loc[iso3]) == (23, 1998, 2020), iso3
+    assert tuple(counts.loc["KHM"]) == (6, 2013, 2020)
+    assert tuple(counts.loc["LAO"]) == (6, 2011, 2016)
+    assert tuple(counts.loc["MMR"]) == (9, 2012, 2020)
