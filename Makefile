@@ -79,7 +79,7 @@ $(DIAGNOSTICS_OUT): $(INDICES_OUT) analysis/diagnostics.py analysis/models.py sp
 
 models: $(MODELS_OUT) ## estimate M1–M5 with few-cluster inference (specs/models.yaml)
 
-$(MODELS_OUT): $(INDICES_OUT) analysis/models.py analysis/figures.py analysis/estimation.py analysis/inference.py analysis/marginal.py analysis/tables.py specs/models.yaml
+$(MODELS_OUT): $(INDICES_OUT) analysis/models.py analysis/figures.py analysis/estimation.py analysis/inference.py analysis/marginal.py analysis/power.py analysis/tables.py specs/models.yaml specs/inference_sizes.yaml
 	$(PY) -m analysis.models
 
 nickel: $(NICKEL_OUT) ## nickel case: HS07 chain, PPML event study, dyad SYN variant (specs/nickel.yaml)
@@ -91,7 +91,7 @@ $(NICKEL_OUT): $(RAW_STAMP) $(CLEAN_OUT) analysis/nickel.py analysis/parsers.py 
 
 robustness: $(ROBUST_OUT) ## run the robustness battery (specs/robustness.yaml)
 
-$(ROBUST_OUT): $(MODELS_OUT) $(NICKEL_OUT) analysis/robustness.py analysis/figures.py specs/robustness.yaml
+$(ROBUST_OUT): $(MODELS_OUT) $(NICKEL_OUT) analysis/robustness.py analysis/figures.py specs/robustness.yaml specs/inference_sizes.yaml
 	$(PY) -m analysis.robustness
 
 supply-risk: $(SUPPLY_OUT) ## GeoPolRisk scores and the import-dependence monitor (specs/supply_risk.yaml)
@@ -102,7 +102,7 @@ $(SUPPLY_OUT): $(RAW_STAMP) analysis/supply_risk.py analysis/parsers.py analysis
 
 report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json
 
-$(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) analysis/report.py
+$(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) analysis/report.py specs/inference_sizes.yaml
 	$(PY) -m analysis.report
 
 test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)
@@ -111,7 +111,7 @@ test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm
 mutate: $(STAMP) ## mutation testing: each mutant in tools/mutants.yaml alone, caught or survived
 	$(PY) tools/mutate.py
 
-bench: $(STAMP) ## time make all here, compare with pyfixest (BENCH_ARGS=--size: test sizes)
+bench: $(STAMP) ## time make all, compare with pyfixest (BENCH_ARGS="--size --record": test sizes)
 	$(PY) -m analysis.bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff

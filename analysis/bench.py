@@ -42,9 +42,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import stats
 
-from analysis import config, inference
+from analysis import config, inference, power
 
 STAGE_ORDER = ["fetch", "clean", "supply_risk", "indices", "nickel", "diagnostics", "models",
                "robustness", "report"]
@@ -265,121 +266,212 @@ def wcr_comparison(model: str = "M4", term: str = "gpr:rn", B: int = 99_999,
             "clusters": int(frame["iso3"].nunique())}
 
 
-def simulate_null_panel(rng: np.random.Generator, clusters: int = 11, years: int = 24,
-                        rho_x: float = 0.8, rho_u: float = 0.8) -> tuple[pd.DataFrame, np.ndarray]:
-    """One draw of the size design (H0: beta_x = 0 true).
+def _model_fits(frame: pd.DataFrame, spec: dict) -> list:
+    """M1–M5 on the estimation panel without the bootstrap (designs, residuals, periods)."""
+    from analysis.models import fit_models
 
-    Country i is observed in years ``start_i .. years-1``, ``start_i`` from 0 to 14 (panel
-    lengths 24 down to 10: unbalanced clusters). For every country-year of the full grid
-    ``x_it = rho_x x_i,t-1 + 0.7 eta_t + e_it`` (AR(1), common year shock ``eta_t``), and
-    ``y_it = a_i + d_t + 0 x_it + 0.5 z_it + s_i u_it`` with ``u_it = rho_u u_i,t-1 + eps_it``
-    (AR(1) within country, stationary start), ``s_i`` from 0.5 to 2 (heteroskedastic
-    countries), ``z`` an iid control. Country effects remove the country means, not the
-    serial correlation of ``x`` and ``u``: the scores stay correlated within country.
-    Returns the observed panel and the full ``clusters x years`` grid of ``x``.
-    """
-    starts = np.linspace(0, 14, clusters).round().astype(int)
-    scale = np.linspace(0.5, 2.0, clusters)
-    eta = rng.normal(size=years)
-    x = np.empty((clusters, years))
-    u = np.empty((clusters, years))
-    x[:, 0] = rng.normal(size=clusters) / np.sqrt(1 - rho_x**2) + 0.7 * eta[0]
-    u[:, 0] = rng.normal(size=clusters) / np.sqrt(1 - rho_u**2)
-    for t in range(1, years):
-        x[:, t] = rho_x * (x[:, t - 1] - 0.7 * eta[t - 1]) + 0.7 * eta[t] + rng.normal(
-            size=clusters)
-        u[:, t] = rho_u * u[:, t - 1] + rng.normal(size=clusters)
-    a, d = rng.normal(size=clusters), rng.normal(size=years)
-    rows = [(i, t) for i in range(clusters) for t in range(starts[i], years)]
-    iso = np.array([r[0] for r in rows])
-    year = np.array([r[1] for r in rows])
-    z = rng.normal(size=len(rows))
-    y = a[iso] + d[year] + 0.5 * z + scale[iso] * u[iso, year]
-    frame = pd.DataFrame({"iso3": iso, "year": year, "y": y, "x": x[iso, year], "z": z})
-    return frame, x
+    return fit_models(frame, spec, bootstrap={}, progress=False)
 
 
-def _ri_t_stats(design: inference.ClusterDesign, x_draws: np.ndarray,
-                studentise: bool = True) -> np.ndarray:
-    """CRV1 t of x (column 0 of the design) for each column of ``x_draws`` (raw x values of the
-    observed rows under a permutation), everything else of the design held fixed: x is
-    re-demeaned within country and residualised on the other columns (FWL) for every draw."""
-    codes = pd.factorize(design.clusters, sort=True)[0]
-    G = codes.max() + 1
-    onehot = np.eye(G)[codes]
-    counts = onehot.sum(axis=0)
-    xd = x_draws - onehot @ ((onehot.T @ x_draws) / counts[:, None])
-    W = design.X[:, 1:]
-    WtW = W.T @ W
-    xt = xd - W @ np.linalg.solve(WtW, W.T @ xd)
-    yt = design.y - W @ np.linalg.solve(WtW, W.T @ design.y)
-    sxx = np.sum(xt**2, axis=0)
-    b = (xt.T @ yt) / sxx
-    resid = yt[:, None] - xt * b[None, :]
-    if not studentise:
-        return b
-    scores = onehot.T @ (xt * resid)
-    return b / np.sqrt(np.sum(scores**2, axis=0) / sxx**2)
+def _null_errors(result, rng: np.random.Generator, reps: int, rho: float | None,
+                 calibration_reps: int = 200) -> tuple[power.SimulationDesign, np.ndarray, dict]:
+    """The simulation design of a fitted model and ``reps`` null error draws (N x reps, country
+    effects partialled out): AR(1) within country at the residuals' Nickell-corrected
+    autocorrelation (or ``rho``), country scales matching the residual SDs."""
+    design = result.design
+    sim = power.SimulationDesign.from_cluster_design(design, result.periods,
+                                                     dk_bandwidth=result.dk_bandwidth)
+    resid = design.y - design.X @ (sim.xx_inv @ (design.X.T @ design.y))
+    ar = power.estimate_ar1(resid, design.clusters, result.periods)
+    if rho is not None:
+        ar = {**ar, "rho": float(rho)}
+    target = np.sqrt(np.array([np.mean(resid[sim.unit_codes == g] ** 2)
+                               for g in range(sim.n_units)]))
+    scales = power.calibrate_scales(sim, target, ar["rho"], rng, calibration_reps)
+    errors = power.ar1_errors(rng, design.clusters, result.periods, ar["rho"], reps, scales)
+    return sim, errors, ar
 
 
-def monte_carlo_size(reps: int = 4000, clusters: int = 11, years: int = 24, B: int = 399,
-                     ri_draws: int = 199, seed: int = 20261122) -> pd.DataFrame:
-    """Rejection rates at 5% under H0 in :func:`simulate_null_panel` (see the module doc)."""
-    from analysis.robustness import permuted_grids
+def _shuffle_reference(sim: power.SimulationDesign, j: int, Y: np.ndarray, draws: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """p-values of the scheme the first build used (removed from the battery): x_j shuffled
+    across years within each country, raw coefficient, everything else fixed (FWL)."""
+    W = np.delete(sim.X, j, axis=1)
+    Q, _ = np.linalg.qr(W)
 
+    def residual(a: np.ndarray) -> np.ndarray:
+        return a - Q @ (Q.T @ a)
+
+    x = sim.X[:, j]
+    P = np.repeat(x[:, None], draws, axis=1)
+    for g in range(sim.n_units):
+        rows = np.flatnonzero(sim.unit_codes == g)
+        for d in range(draws):
+            P[rows, d] = x[rng.permutation(rows)]
+    Pt, xt, Yt = residual(P), residual(x), residual(Y)
+    b_star = (Pt.T @ Yt) / np.sum(Pt**2, axis=0)[:, None]  # (draws, R)
+    b_obs = (xt @ Yt) / np.sum(xt**2)
+    hits = np.sum(np.abs(b_star) >= np.abs(b_obs)[None, :] * (1 - 1e-12), axis=0)
+    return (1 + hits) / (1 + draws)
+
+
+def _ri_sizes(reps: int, ri_draws: int, rng: np.random.Generator, rho: float | None,
+              chunk: int = 50) -> list[dict]:
+    """Size of every randomisation-inference check of specs/robustness.yaml on the real
+    design: the check's own estimation frame, regressors and permutations
+    (:class:`analysis.robustness.PermutationDesign`, the same statistic as the battery), with
+    the outcome replaced by ``X b~ + u``: ``b~`` the check model's estimate with the tested
+    coefficient set to 0 (so the other effects, main effects included, are the estimated
+    ones), ``u`` the null errors of :func:`_null_errors`. A fresh set of ``ri_draws``
+    permutations for every ``chunk`` replications."""
+    from analysis import robustness
+    from analysis.estimation import estimate
+    from analysis.models import load_model_spec, model_variables
+
+    models = load_model_spec()
+    battery = robustness.load_robustness_spec()
+    base = {"dependent": models["dependent"], "terms": models["models"][battery["base_model"]],
+            "controls": models["controls"], "centre": models["centre"],
+            "main_sample": model_variables(models)}
+    panel, entity, cluster = robustness.variant_panel(None, config.DATA_PROCESSED)
+    out = []
+    for check in battery["checks"]:
+        if not check.get("permute") or check.get("panel"):
+            continue
+        perm = check["permute"]
+        model = robustness.model_for(check, base, models)
+        term = perm.get("term", perm["variable"])
+        interaction = robustness.ri_mode(model, perm["variable"], term)
+        frame = robustness.prepare_variant(panel, check, model, entity)
+        regressors = [*model["terms"], *model["controls"]]
+        result = estimate(frame, check["id"], model["dependent"], regressors)
+        sim, errors, ar = _null_errors(result, rng, reps, rho)
+        j = regressors.index(term)
+        y = sim.X @ sim.restricted_fit(result.design.y, j)
+        # back to panel rows: the design's rows are the frame's (sorted by entity, year)
+        keys = pd.MultiIndex.from_frame(frame[["iso3", "year"]])
+        position = pd.Series(np.arange(len(frame)), index=keys)
+        where = pd.MultiIndex.from_frame(panel[["iso3", "year"]])
+        rows = position.reindex(where).to_numpy()
+        design = robustness.PermutationDesign(panel, check, model, perm["variable"], [term],
+                                              entity, cluster, interaction=interaction)
+        source = (check.get("replace") or {}).get(perm["variable"], perm["variable"])
+        grid, grid_rows, grid_cols = robustness.permutation_grid(panel, frame, source, entity)
+        rejections = 0
+        for start in range(0, reps, chunk):
+            block = errors[:, start:start + chunk] + y[:, None]
+            outcomes = np.full((block.shape[1], len(panel)), np.nan)
+            inside = ~np.isnan(rows)
+            outcomes[:, inside] = block[rows[inside].astype(int)].T
+            grids = robustness.permuted_grids(grid, perm["scheme"], ri_draws, rng)
+            values = np.stack([robustness.grid_values(g, grid_rows, grid_cols) for g in grids])
+            t_obs = design.t_stats_many(design.observed_values()[None, :], outcomes)[0]
+            t_star = design.t_stats_many(values, outcomes)
+            hits = np.sum(np.abs(t_star) >= np.abs(t_obs)[None, :] * (1 - 1e-12), axis=0)
+            rejections += int(np.sum((1 + hits) / (1 + ri_draws) <= 0.05))
+        rate = rejections / reps
+        out.append({"method": f"RI {check['id']} ({perm['scheme']}, {term})",
+                    "model": check.get("model", battery["base_model"]), "term": term,
+                    "rejection_rate": rate, "mc_se": float(np.sqrt(max(rate * (1 - rate),
+                                                                       1e-12) / reps)),
+                    "check": check["id"], "variable": perm["variable"],
+                    "scheme": perm["scheme"], "rho": ar["rho"]})
+    return out
+
+
+def real_design_size(reps: int = 1000, B: int = 399, ri_draws: int = 199,
+                     seed: int = 20261122, rho: float | None = None) -> pd.DataFrame:
+    """Rejection rates at 5% under a true null of every test the pipeline reports, on the real
+    estimation design (``estimation_panel.parquet``: its regressors, clusters, years and
+    sample, so G, T and N are the findings table's).
+
+    For each model M1–M5 and key term: outcomes ``y = u`` with ``u`` AR(1) within country at the
+    Nickell-corrected autocorrelation of the model's residuals (or ``rho``) and country scales
+    matching the residual SDs (:mod:`analysis.power`). CRV1, CRV3 (MNW) and Driscoll–Kraay
+    t tests (t(G-1), t(G-1), t(T-1); DK with the Bartlett bandwidth the models stage uses) and
+    the WCR bootstrap (Webb, ``B`` draws, fresh weights for every 64 samples; and the
+    Rademacher enumeration, identity draws counted) are invariant to the other coefficients,
+    so zero is as good as any. The randomisation-inference checks of the battery are not: see
+    :func:`_ri_sizes`. Reference only: the within-country shuffle the first build used."""
+    from analysis.models import load_model_spec
+
+    spec = load_model_spec()
+    path = config.DATA_PROCESSED / "estimation_panel.parquet"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: run `make models` first")
+    frame = pd.read_parquet(path)
     rng = np.random.default_rng(seed)
-    rng_reference = np.random.default_rng(seed + 1)  # the removed scheme's own stream
-    t_crit = stats.t(clusters - 1).ppf(0.975)
-    methods = ["CRV1, t(G-1)", "CRV3 (MNW), t(G-1)", "WCR bootstrap (Webb)",
-               "WCR Rademacher enumeration", "RI: country paths (countries)",
-               "RI: whole years (years)", "RI: joint time shifts (shift)",
-               "reference: removed within-country year shuffle, raw b"]
-    reject = dict.fromkeys(methods, 0)
-    for _ in range(reps):
-        frame, grid = simulate_null_panel(rng, clusters, years)
-        design = inference.cluster_design(frame, "y", ["x", "z"], ["iso3", "year"], "iso3")
-        X, y = design.X, design.y
-        beta = np.linalg.lstsq(X, y, rcond=None)[0]
-        V1 = inference.crv1_vcov(X, y - X @ beta, design.clusters,
-                                 n_absorbed=design.n_absorbed)
-        reject["CRV1, t(G-1)"] += abs(beta[0]) / np.sqrt(V1[0, 0]) > t_crit
-        V3 = inference.cluster_jackknife_vcov(y, X, design.clusters, "mnw")
-        reject["CRV3 (MNW), t(G-1)"] += abs(beta[0]) / np.sqrt(V3[0, 0]) > t_crit
-        webb = inference.wild_cluster_restricted_bootstrap(
-            y, X, design.clusters, 0, B=B, weights="webb", seed=int(rng.integers(2**31)),
-            full_enumeration=False)
-        reject["WCR bootstrap (Webb)"] += webb.p_value <= 0.05
-        enum = inference.wild_cluster_restricted_bootstrap(
-            y, X, design.clusters, 0, B=2**clusters, weights="rademacher",
-            full_enumeration=True, ties="include")
-        reject["WCR Rademacher enumeration"] += enum.p_value <= 0.05
-        iso, year = frame["iso3"].to_numpy(), frame["year"].to_numpy()
-        t_obs = _ri_t_stats(design, frame[["x"]].to_numpy())[0]
-        for scheme, label in (("countries", "RI: country paths (countries)"),
-                              ("years", "RI: whole years (years)"),
-                              ("shift", "RI: joint time shifts (shift)")):
-            grids = permuted_grids(grid, scheme, ri_draws, rng)
-            draws = np.column_stack([g[iso, year] for g in grids])
-            t_star = _ri_t_stats(design, draws)
-            p = (1 + np.sum(np.abs(t_star) >= abs(t_obs) * (1 - 1e-12))) / (1 + len(grids))
-            reject[label] += p <= 0.05
-        # the scheme the battery used before issue 8, kept here only to show that the bench
-        # detects an invalid scheme: x shuffled across years within each country, raw b
-        draws = np.repeat(frame[["x"]].to_numpy(), ri_draws, axis=1)
-        for rows_i in frame.groupby("iso3").indices.values():
-            for d in range(ri_draws):
-                draws[rows_i, d] = draws[rng_reference.permutation(rows_i), d]
-        b_star = _ri_t_stats(design, draws, studentise=False)
-        b_obs = _ri_t_stats(design, frame[["x"]].to_numpy(), studentise=False)[0]
-        p = (1 + np.sum(np.abs(b_star) >= abs(b_obs) * (1 - 1e-12))) / (1 + ri_draws)
-        reject["reference: removed within-country year shuffle, raw b"] += p <= 0.05
     rows = []
-    for method, count in reject.items():
-        rate = count / reps
-        rows.append({"method": method, "rejection_rate": rate,
-                     "mc_se": float(np.sqrt(max(rate * (1 - rate), 1e-12) / reps)),
-                     "reps": reps, "G": clusters})
-    return pd.DataFrame(rows)
+    for result in _model_fits(frame, spec):
+        terms = [t for t in spec["key_terms"] if t in result.regressors]
+        sim, errors, ar = _null_errors(result, rng, reps, rho)
+        Y = sim.partial_nested(errors)
+        G, T = result.n_clusters, result.n_periods
+        crit_g, crit_t = stats.t(G - 1).ppf(0.975), stats.t(T - 1).ppf(0.975)
+        enum, _ = inference.draw_wild_weights(G, 2**G, "rademacher", full_enumeration=True)
+        for term in terms:
+            j = result.regressors.index(term)
+            st = sim.statistics(Y, j)
+            webb = np.concatenate([
+                sim.wcr_pvalues(Y[:, s:s + 64], j, inference.draw_wild_weights(
+                    G, B, "webb", int(rng.integers(2**31)))[0]) for s in range(0, reps, 64)])
+            rademacher = _enumeration_pvalues(sim, Y, j, enum)
+            rejected = {"CRV1": np.abs(st["t_crv1"]) > crit_g,
+                        "CRV3": np.abs(st["t_crv3"]) > crit_g,
+                        "DK": np.abs(st["t_dk"]) > crit_t,
+                        "WCR": webb <= 0.05, "WCR Rademacher": rademacher <= 0.05}
+            if result.name == "M1":
+                rejected["reference: within-country shuffle, raw b"] = _shuffle_reference(
+                    sim, j, Y, 199, rng) <= 0.05
+            for method, hits in rejected.items():
+                rate = float(np.mean(hits))
+                rows.append({"method": method, "model": result.name, "term": term,
+                             "rejection_rate": rate,
+                             "mc_se": float(np.sqrt(max(rate * (1 - rate), 1e-12) / reps)),
+                             "rho": ar["rho"]})
+    rows += _ri_sizes(reps, ri_draws, rng, rho)
+    table = pd.DataFrame(rows)
+    table["reps"], table["G"] = reps, int(frame["iso3"].nunique())
+    table["T"], table["N"] = int(frame["year"].nunique()), len(frame)
+    return table
+
+
+def _enumeration_pvalues(sim: power.SimulationDesign, Y: np.ndarray, j: int, v: np.ndarray
+                         ) -> np.ndarray:
+    """WCR p-values with all 2^G Rademacher sign vectors, ties counted (the pipeline's
+    ``p_wcr_rademacher``): the identity draws reproduce |t|, so ``p = p_exclude + 2/2^G``
+    up to other exact ties, which have probability zero."""
+    return sim.wcr_pvalues(Y, j, v) + 2 / v.shape[1]
+
+
+def size_record(table: pd.DataFrame, design: dict, settings: dict) -> dict:
+    """What ``--record`` writes to specs/inference_sizes.yaml: the design, the simulation
+    settings, for each method its largest rejection rate over the key terms and each term's,
+    and each RI check's rate with the permutation it sized."""
+    methods = {}
+    plain = table[~table["method"].str.startswith("RI ")]
+    for method, part in plain.groupby("method", sort=False):
+        methods[method] = {"size": round(float(part["rejection_rate"].max()), 4),
+                           "terms": {f"{r.model} {r.term}": round(float(r.rejection_rate), 4)
+                                     for r in part.itertuples()}}
+    ri = {}
+    for r in table[table["method"].str.startswith("RI ")].itertuples():
+        ri[r.check] = {"variable": r.variable, "scheme": r.scheme, "term": r.term,
+                       "model": r.model, "size": round(float(r.rejection_rate), 4)}
+    return {"design": design, "simulation": settings, "methods": methods, "ri": ri}
+
+
+def write_size_record(record: dict, path: Path) -> Path:
+    from analysis.io import atomic_write_text
+
+    header = ("# Size at 5% of every test the pipeline reports, under a true null on the real\n"
+              "# estimation design. Written by `make bench BENCH_ARGS=\"--size --record\"`\n"
+              "# (analysis/bench.py real_design_size); read by the models stage (table notes) and\n"
+              "# the robustness stage (an RI check is a test only if its size lies in\n"
+              "# [0.025, 0.075]). The stages ignore it, and say so, when `design` differs from\n"
+              "# the estimation sample: re-run the bench after the sample changes.\n")
+    return atomic_write_text(path, header + yaml.safe_dump(record, sort_keys=False,
+                                                           allow_unicode=True))
 
 
 def bootstrap_time() -> float:
@@ -447,12 +539,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="pipeline runs, comma-separated from: warm, results-cold, serial; "
                         "'none' reads the last outputs/timings.json instead")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (median)")
-    parser.add_argument("--size", action="store_true", help="also the Monte Carlo of test size")
-    parser.add_argument("--reps", type=int, default=4000, help="Monte Carlo replications")
+    parser.add_argument("--size", action="store_true",
+                        help="also the Monte Carlo of test size on the real design")
+    parser.add_argument("--reps", type=int, default=1000, help="Monte Carlo replications")
     parser.add_argument("--bootstrap-draws", type=int, default=399,
                         help="Webb draws per replication")
     parser.add_argument("--ri-draws", type=int, default=199,
                         help="random permutations per replication (countries, years)")
+    parser.add_argument("--rho", type=float, default=None,
+                        help="AR(1) coefficient of the simulated errors (default: each model's "
+                        "residuals, Nickell-corrected); e.g. 0.9 for a near unit root")
+    parser.add_argument("--record", action="store_true",
+                        help="with --size: write the sizes to specs/inference_sizes.yaml, "
+                        "which the models and robustness stages read")
     args = parser.parse_args(argv)
     info = machine()
     print("== Machine ==")
@@ -512,24 +611,48 @@ def main(argv: list[str] | None = None) -> int:
     print(readme_table(info, runs, ratio, wcr), flush=True)
     if not args.size:
         return 0
-    print(f"\n== Monte Carlo size at 5%, G=11 unbalanced, AR(1) x and errors, "
-          f"{args.reps} replications ==", flush=True)
-    started = time.perf_counter()
-    size = monte_carlo_size(args.reps, B=args.bootstrap_draws, ri_draws=args.ri_draws)
-    print(size.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"({time.perf_counter() - started:.1f}s)")
-    from analysis.robustness import RI_SCHEMES, SIZE_BAND
+    from analysis.models import SIZES_FILE, design_summary, load_model_spec
 
-    print(f"\nRI placebo rule: a scheme is reported as a test only if its size lies in "
-          f"{list(SIZE_BAND)} (Bradley's liberal criterion); analysis/robustness.py records:")
-    for scheme, info in RI_SCHEMES.items():
-        measured = size.loc[size["method"].str.endswith(f"({scheme})"), "rejection_rate"].item()
-        if args.reps != 4000 or args.ri_draws != 199:
-            print(f"  ({scheme}: recorded values come from the default --reps 4000 --ri-draws 199)")
-        verdict = "test" if SIZE_BAND[0] <= measured <= SIZE_BAND[1] else "placebo"
-        print(f"  {scheme}: measured {measured:.4f} -> {verdict}; recorded "
-              f"{info['bench_size']}")
+    frame = pd.read_parquet(config.DATA_PROCESSED / "estimation_panel.parquet")
+    design = design_summary(frame, load_model_spec())
+    print(f"\n== Monte Carlo size at 5% on the real design (N = {design['n_obs']}, G = "
+          f"{design['n_clusters']}, T = {design['n_periods']}), {args.reps} replications, "
+          f"B = {args.bootstrap_draws} Webb draws, {args.ri_draws} permutations ==", flush=True)
+    started = time.perf_counter()
+    size = real_design_size(args.reps, args.bootstrap_draws, args.ri_draws, rho=args.rho)
+    elapsed = time.perf_counter() - started
+    print(size[["method", "model", "term", "rejection_rate", "mc_se", "rho"]].to_string(
+        index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"({elapsed:.1f}s)")
+    summary = size.groupby("method", sort=False)["rejection_rate"].agg(["min", "max"])
+    print("\nlargest and smallest rejection rate over the key terms:")
+    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    settings = {"reps": args.reps, "bootstrap_draws": args.bootstrap_draws,
+                "ri_draws": args.ri_draws,
+                "rho": "estimated per model" if args.rho is None else args.rho,
+                "seconds": round(elapsed, 1)}
+    record = size_record(size, design, settings)
+    print("\n== README size table ==")
+    print(size_readme_table(size, design, settings), flush=True)
+    if args.record:
+        write_size_record(record, SIZES_FILE)
+        print(f"\nrecorded in {SIZES_FILE.relative_to(config.ROOT)}: the models and robustness "
+              "stages read it (make all again to update the notes and RI labels)")
     return 0
+
+
+def size_readme_table(size: pd.DataFrame, design: dict, settings: dict) -> str:
+    """The README's size table: each method's rejection rate per key term (Markdown)."""
+    caption = (f"Real design: N = {design['n_obs']}, G = {design['n_clusters']}, "
+               f"T = {design['n_periods']}; {settings['reps']} replications, "
+               f"B = {settings['bootstrap_draws']}, {settings['ri_draws']} permutations, "
+               f"rho {settings['rho']}.")
+    lines = [caption, "",
+             "| method | model | term | size at 5% (MC s.e.) |", "|---|---|---|---|"]
+    for r in size.itertuples():
+        lines.append(f"| {r.method} | {r.model} | {r.term} | {r.rejection_rate:.1%} "
+                     f"({r.mc_se:.1%}) |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ class ModelResult:
     design: inference.ClusterDesign | None = field(default=None, repr=False)
     influence: pd.DataFrame | None = field(default=None, repr=False)
     n_periods: int = 0
+    periods: np.ndarray | None = field(default=None, repr=False)  # each row's period, in the
+    # row order of ``design`` and ``cluster_values``
 
 
 INFLUENCE_COLUMNS = ["model", "term", "cluster", "partial_leverage", "estimate_loo",
@@ -168,7 +170,8 @@ def estimate(frame: pd.DataFrame, name: str, dependent: str, regressors: list[st
         dk_bandwidth=dk_bandwidth,
         vcov_crv1=pd.DataFrame(v_crv1, index=regressors, columns=regressors),
         partialled=partialled, regressors=regressors, dependent=dependent,
-        cluster_values=clusters, design=design, influence=influence, n_periods=n_periods)
+        cluster_values=clusters, design=design, influence=influence, n_periods=n_periods,
+        periods=data[time].to_numpy())
 
 
 def cluster_influence(name: str, design: inference.ClusterDesign, terms: list[str]

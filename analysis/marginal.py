@@ -17,7 +17,9 @@ which is linear in the coefficients, ``ME = g'b`` with gradient ``g_t = prod m``
 * :func:`bootstrap_band` — percentile (and sup-t uniform) bands from coefficient draws (not
   used for the reported figures: a raw percentile band of an unscaled bootstrap is narrower
   than the t(G-1) interval it would sit beside);
-* :func:`johnson_neyman` — the moderator values where the effect turns significant;
+* :func:`johnson_neyman` — the moderator values where the effect turns significant (pointwise,
+  or simultaneous with the sup-t critical value of the bootstrap-t band);
+* :func:`region_support` — how many observations and countries lie in such a region;
 * :func:`binned_interaction` — Hainmueller, Mummolo & Xu (2019) binning estimator.
 """
 
@@ -36,6 +38,7 @@ __all__ = [
     "johnson_neyman",
     "marginal_effect",
     "marginal_effect_gradient",
+    "region_support",
     "studentized_band",
 ]
 
@@ -189,7 +192,8 @@ def bootstrap_band(
 
 
 def studentized_band(
-    estimate: np.ndarray, std_error: np.ndarray, t_draws: np.ndarray, level: float = 0.95
+    estimate: np.ndarray, std_error: np.ndarray, t_draws: np.ndarray, level: float = 0.95,
+    simultaneous: bool = False,
 ) -> pd.DataFrame:
     """Symmetric bootstrap-t band: ``estimate -+ q * std_error`` per point.
 
@@ -201,6 +205,13 @@ def studentized_band(
     through ``q`` versus the t(G-1) critical value. The symmetric form matches the
     two-sided symmetric bootstrap p-values reported elsewhere.
 
+    ``simultaneous=True`` gives the sup-t band over all points instead: one ``q``, the
+    ``level`` quantile of ``max_m |t*_b(m)|`` over the points ``m`` (Montiel Olea &
+    Plagborg-Møller 2019, J. Appl. Econometrics 34(1); Freyberger & Rai 2018, Econ. Lett. 162),
+    so that the band covers the whole curve with probability ``level``. A moderator value where
+    this band excludes zero is significant with the familywise error over the grid controlled,
+    which the pointwise band does not do (Esarey & Sumner 2018, Political Analysis 26(3)).
+
     Returns a DataFrame with ``estimate``, ``std_error``, ``q``, ``ci_low``, ``ci_high``.
     """
     est = np.asarray(estimate, dtype=np.float64).ravel()
@@ -210,7 +221,10 @@ def studentized_band(
         raise ValueError(f"shapes differ: estimate {est.shape}, se {se.shape}, draws {t.shape}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    q = np.quantile(np.abs(t), level, axis=1)
+    if simultaneous:
+        q = np.full(est.shape, np.quantile(np.max(np.abs(t), axis=0), level))
+    else:
+        q = np.quantile(np.abs(t), level, axis=1)
     return pd.DataFrame({"estimate": est, "std_error": se, "q": q,
                          "ci_low": est - q * se, "ci_high": est + q * se})
 
@@ -224,6 +238,7 @@ def johnson_neyman(
     other_moderators_at: dict[str, float] | None = None,
     level: float = 0.95,
     observed_range: tuple[float, float] | None = None,
+    critical_value: float | None = None,
 ) -> dict[str, object]:
     """Johnson–Neyman interval: moderator values where the effect of ``focal`` is significant.
 
@@ -231,7 +246,9 @@ def johnson_neyman(
     ``Var ME(z) = v00 + 2 z v01 + z^2 v11`` (for ``y ~ x + z + x:z``: ``a = b1``, ``b = b3``,
     ``v00 = V11``, ``v01 = V13``, ``v11 = V33``). The effect is significant at ``level`` where
     ``Q(z) = (a + b z)^2 - t^2 Var ME(z) > 0``, ``t`` the ``t(df)`` (normal if None) critical
-    value; the boundaries solve the quadratic
+    value (or ``critical_value`` if given, e.g. the sup-t quantile of a simultaneous bootstrap-t
+    band, :func:`studentized_band`, which turns the pointwise region into a simultaneous one);
+    the boundaries solve the quadratic
 
         (b^2 - t^2 v11) z^2 + 2 (a b - t^2 v01) z + (a^2 - t^2 v00) = 0
 
@@ -264,7 +281,7 @@ def johnson_neyman(
     g1 = marginal_effect_gradient(names, focal, {**others, moderator: 1.0})[0][0] - g0
     a, s = float(g0 @ b), float(g1 @ b)
     v00, v01, v11 = float(g0 @ V @ g0), float(g0 @ V @ g1), float(g1 @ V @ g1)
-    t = _critical_value(level, df)
+    t = _critical_value(level, df) if critical_value is None else float(critical_value)
     A = s**2 - t**2 * v11
     Bq = 2 * (a * s - t**2 * v01)
     C = a**2 - t**2 * v00
@@ -316,6 +333,46 @@ def johnson_neyman(
                 pieces.append((left, right))
         out["significant_in_range"] = pieces
     return out
+
+
+def region_support(
+    values: np.ndarray, groups: np.ndarray, intervals: Sequence[tuple[float, float]],
+    min_share: float = 0.10,
+) -> dict[str, object]:
+    """How many observations, and of which groups (countries), lie in a region of the
+    moderator (a union of closed ``intervals``, e.g. a Johnson–Neyman region within the observed
+    range).
+
+    Returns ``n_inside``, ``share`` (of all observations), ``groups`` (``{group: count}``,
+    largest first), ``supported`` and ``reason``: a region is *without support* when it holds
+    less than ``min_share`` of the observations or only one group, since the effect there is
+    then an extrapolation of the linear interaction from the rest of the sample (Hainmueller,
+    Mummolo & Xu 2019, Political Analysis 27(2), sec. 3: common support). An empty region
+    (nothing significant) has ``supported`` None.
+    """
+    values = np.asarray(values, dtype=float)
+    groups = np.asarray(groups)
+    inside = np.zeros(values.shape, dtype=bool)
+    for low, high in intervals:
+        inside |= (values >= low) & (values <= high)
+    n_inside = int(inside.sum())
+    counts = pd.Series(groups[inside]).value_counts()
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+    share = n_inside / len(values) if len(values) else float("nan")
+    if not intervals:
+        supported, reason = None, "no region"
+    elif share < min_share:
+        supported, reason = False, f"without support: {share:.0%} of the observations"
+    elif len(counts) < 2:
+        supported = False
+        reason = (f"without support: one country ({counts.index[0]})" if len(counts)
+                  else "without support: no observation")
+    else:
+        supported = True
+        reason = f"supported: {share:.0%} of the observations, {len(counts)} countries"
+    return {"n_inside": n_inside, "share": share,
+            "groups": {str(k): int(v) for k, v in counts.items()},
+            "supported": supported, "reason": reason}
 
 
 def binned_interaction(

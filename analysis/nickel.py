@@ -153,16 +153,24 @@ def balanced_grid(chain: pd.DataFrame, exporters: list[str], partners: list[str]
     return grid
 
 
-def check_windows(windows: list[dict], years: list[int], reference: int) -> None:
-    """Windows must tile the sample years in order, each containing its ban's reference year."""
+def reference_times(window: dict, reference: int | list[int]) -> list[int]:
+    """The omitted event times of a window: its own ``reference`` if it has one, else the
+    model's; an int or a list (a list pools several years into the reference level)."""
+    value = window.get("reference", reference)
+    return sorted(int(k) for k in (value if isinstance(value, list | tuple) else [value]))
+
+
+def check_windows(windows: list[dict], years: list[int], reference: int | list[int]) -> None:
+    """Windows must tile the sample years in order, each containing its reference years."""
     expected = min(years)
     for window in windows:
         if window["first"] != expected or window["last"] < window["first"]:
             raise ValueError(f"event windows must tile {min(years)}-{max(years)} without gaps "
                              f"or overlaps; window {window} does not start at {expected}")
-        if not window["first"] <= window["ban"] + reference <= window["last"]:
-            raise ValueError(f"window {window}: reference year {window['ban'] + reference} "
-                             "lies outside the window")
+        for k in reference_times(window, reference):
+            if not window["first"] <= window["ban"] + k <= window["last"]:
+                raise ValueError(f"window {window}: reference year {window['ban'] + k} "
+                                 "lies outside the window")
         expected = window["last"] + 1
     if expected != max(years) + 1:
         raise ValueError(f"event windows end in {expected - 1}, the sample in {max(years)}")
@@ -173,18 +181,29 @@ def event_term(group: str, ban: int, k: int) -> str:
     return f"{group}_b{ban}_{'pre' if k < 0 else 'post'}{abs(k)}"
 
 
+def anticipation_term(group: str, ban: int, k: int) -> str:
+    """Name of the dummy for an anticipation year ``k < 0`` (announced ban, exports rushing)."""
+    return f"{group}_b{ban}_ant{abs(k)}"
+
+
 def add_event_terms(grid: pd.DataFrame, treated: str, groups: dict[str, list[str]],
-                    windows: list[dict], reference: int = -1
+                    windows: list[dict], reference: int | list[int] = -1,
+                    anticipation: int = 0, prefix: str = ""
                     ) -> tuple[pd.DataFrame, list[str]]:
     """Event-time dummies for the treated exporter's product groups; returns (frame, terms).
 
     For group g and window w (ban year b, years first..last): D[g, b, k] = 1 for the treated
     exporter's products of g in year b + k, for every k with first <= b + k <= last except the
-    reference k; windows after the first also get a level term L[g, b] = 1 for all the
-    treated group's years in the window. The windows tile the sample, so with exporter x
-    product fixed effects the treated group's year profile is saturated: D[g, b, k] is the log
-    change from the window's reference year b + reference to year b + k, and L[g, b] the log
-    change between the first window's reference year and this window's.
+    reference event times (:func:`reference_times`: one year, or several pooled into one
+    reference level); windows after the first also get a level term L[g, b] = 1 for all the
+    treated group's years in the window. The ``anticipation`` years before each ban
+    (``-anticipation <= k < 0``, or the window's own ``anticipation``) are named
+    ``<g>_b<b>_ant<|k|>`` (:func:`anticipation_term`): the announced ban's rush, modelled
+    explicitly and kept out of the pre-trend tests. The windows tile the sample, so with
+    exporter x product fixed effects the treated group's year profile is saturated: D[g, b, k]
+    is the log change from the window's reference level to year b + k, and L[g, b] the log
+    change between the first window's reference level and this window's. ``prefix`` names the
+    terms of a second unit (a spillover exporter, e.g. ``phl_``).
     """
     years = sorted(grid["year"].unique())
     check_windows(windows, years, reference)
@@ -194,16 +213,19 @@ def add_event_terms(grid: pd.DataFrame, treated: str, groups: dict[str, list[str
         member = (frame["exporter"] == treated) & frame["hs6"].isin(codes)
         for number, window in enumerate(windows):
             ban = window["ban"]
+            omitted = reference_times(window, reference)
+            lead = int(window.get("anticipation", anticipation))
             if number > 0:
-                name = f"{group}_b{ban}_level"
+                name = f"{prefix}{group}_b{ban}_level"
                 frame[name] = (member & frame["year"].between(window["first"], window["last"])
                                ).astype(float)
                 terms.append(name)
             for year in range(window["first"], window["last"] + 1):
                 k = year - ban
-                if k == reference:
+                if k in omitted:
                     continue
-                name = event_term(group, ban, k)
+                name = prefix + (anticipation_term(group, ban, k) if -lead <= k < 0
+                                 else event_term(group, ban, k))
                 frame[name] = (member & (frame["year"] == year)).astype(float)
                 terms.append(name)
     return frame, terms
@@ -318,31 +340,57 @@ def eligible_groups(grid: pd.DataFrame, exporter: str, groups: dict[str, list[st
 
 def model_frame(chain: pd.DataFrame, spec: dict, model: dict
                 ) -> tuple[pd.DataFrame, list[str], str, list[str]]:
-    """(frame, terms, formula, groups) of one event-study model of the spec."""
+    """(frame, terms, formula, groups) of one event-study model of the spec.
+
+    Model keys beside ``treated`` and ``windows``: ``years``, ``drop_exporters``,
+    ``fixed_effects``, ``reference`` and ``anticipation`` (else the event study's);
+    ``spillover`` (exporters whose nickel groups get their own event-time dummies, prefixed
+    ``<iso3>_``: their response to the ban is estimated instead of serving as the comparison);
+    ``drop_flows_to`` (partners whose flows from every exporter but the treated one leave the
+    sample: those partner x year effects are then estimated without the other exporters'
+    flows, which the ban may have moved)."""
     event = spec["event_study"]
     first, last = model.get("years", spec["years"])
     years = list(range(first, last + 1))
     exporters = [e for e in event["exporters"] if e not in model.get("drop_exporters", [])]
     codes = [c for group in event["groups"].values() for c in group]
     grid = balanced_grid(chain, exporters, event["partners"], codes, years, event["outcome"])
+    if model.get("drop_flows_to"):
+        grid = grid[~(grid["partner"].isin(model["drop_flows_to"])
+                      & (grid["exporter"] != model["treated"]))].reset_index(drop=True)
     groups = eligible_groups(grid, model["treated"], event["groups"], years, event["outcome"])
     if not groups:
         raise ValueError(f"model {model['id']}: {model['treated']} has no product group with "
                          "positive exports in every year")
+    reference = model.get("reference", event["reference"])
+    anticipation = int(model.get("anticipation", event.get("anticipation", 0)))
     frame, terms = add_event_terms(grid, model["treated"],
                                    {g: event["groups"][g] for g in groups},
-                                   model["windows"], event["reference"])
+                                   model["windows"], reference, anticipation)
+    for unit in model.get("spillover", []):
+        unit_groups = eligible_groups(frame, unit, event["groups"], years, event["outcome"])
+        frame, unit_terms = add_event_terms(frame, unit,
+                                            {g: event["groups"][g] for g in unit_groups},
+                                            model["windows"], reference, anticipation,
+                                            prefix=f"{unit.lower()}_")
+        terms += unit_terms
     formula = event_formula(event["outcome"], terms,
                             model.get("fixed_effects", event["fixed_effects"]))
     return frame, terms, formula, groups
 
 
 def pre_post_terms(terms: list[str], group: str, ban: int) -> tuple[list[str], list[str]]:
-    """The pre-period and post-period event-time terms of a group around a ban."""
+    """The pre-period and post-period event-time terms of a group around a ban (anticipation
+    terms are neither: :func:`anticipation_terms`)."""
     prefix = f"{group}_b{ban}_"
     pre = [t for t in terms if t.startswith(prefix + "pre")]
     post = [t for t in terms if t.startswith(prefix + "post")]
     return pre, post
+
+
+def anticipation_terms(terms: list[str], group: str, ban: int) -> list[str]:
+    """The anticipation terms of a group around a ban."""
+    return [t for t in terms if t.startswith(f"{group}_b{ban}_ant")]
 
 
 def model_tests(fit, terms: list[str], groups: list[str], windows: list[dict], model_id: str
@@ -355,6 +403,14 @@ def model_tests(fit, terms: list[str], groups: list[str], windows: list[dict], m
     for group in groups:
         for window in windows:
             pre, post = pre_post_terms(terms, group, window["ban"])
+            lead = anticipation_terms(terms, group, window["ban"])
+            if lead:
+                b, se = linear_combination(coef, vcov, lead)
+                rows.append({"model": model_id, "test": f"anticipation_{group}_b{window['ban']}",
+                             "description": f"Mean of the {group} anticipation coefficients "
+                             f"before {window['ban']} (announced ban; estimate, z-test)",
+                             "terms": " ".join(lead), "estimate": b, "std_error": se,
+                             "p_value": float(2 * stats.norm.sf(abs(b / se)))})
             if pre:
                 all_pre += pre
                 rows.append({"model": model_id, "test": f"pretrend_{group}_b{window['ban']}",
@@ -449,6 +505,32 @@ def permutation_pvalues(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(pvalues)
 
 
+def variant_table(tests: pd.DataFrame, models: list[str], groups: list[str], bans: list[int]
+                  ) -> pd.DataFrame:
+    """One row per model x group x ban: the mean post-period coefficient and its SE, the mean
+    anticipation coefficient and its SE, and the pre-trend Wald p-value (NaN where a model
+    has no such term: the pre-announcement reference leaves no free pre-period year in the
+    second window, the date placebo has other bans)."""
+    indexed = tests.set_index(["model", "test"])
+    rows = []
+    for model in models:
+        for group in groups:
+            for ban in bans:
+                def get(test: str, column: str, model: str = model, group: str = group,
+                        ban: int = ban) -> float:
+                    key = (model, f"{test}_{group}_b{ban}")
+                    return float(indexed.loc[key, column]) if key in indexed.index else np.nan
+                rows.append({"model": model, "group": group, "ban": ban,
+                             "mean post": get("postavg", "estimate"),
+                             "SE post": get("postavg", "std_error"),
+                             "mean anticipation": get("anticipation", "estimate"),
+                             "SE anticipation": get("anticipation", "std_error"),
+                             "pre-trend p": get("pretrend", "p_value")})
+    table = pd.DataFrame(rows)
+    values = ["mean post", "mean anticipation", "pre-trend p"]
+    return table[table[values].notna().any(axis=1)].reset_index(drop=True)
+
+
 def treated_units(chain: pd.DataFrame, spec: dict, frame: pd.DataFrame, fit) -> pd.DataFrame:
     """How few units carry the event study: per treated group, the products, the partner dyads
     with any flow, and the share of the treated exporter's group exports that go to China."""
@@ -478,12 +560,22 @@ def treated_units(chain: pd.DataFrame, spec: dict, frame: pd.DataFrame, fit) -> 
 # --------------------------------------------------------------------------- size check
 def simulate_flows(rng: np.random.Generator, exporters: list[str], partners: list[str],
                    codes: dict[str, str], years: list[int], china_share: float | None = None,
-                   mean_log: float = 9.0) -> pd.DataFrame:
-    """Poisson flows under the null (no treatment effect), in the chain layout.
+                   mean_log: float = 9.0, dispersion: float = 0.0, rho: float = 0.0
+                   ) -> pd.DataFrame:
+    """Flows under the null (no treatment effect), in the chain layout.
 
-    log mu = a[e, k] + d[p, t] (+ log partner weight), a ~ N(mean_log, 0.5), d ~ N(0, 0.3); with
-    ``china_share`` the first partner gets that share of every exporter's flows (the real
-    treated exporter sends about 90% of its nickel to China). Zero draws have no row, as in BACI.
+    ``log mu = a[e, k] + d[p, t]`` (+ log partner weight), a ~ N(mean_log, 0.5),
+    d ~ N(0, 0.3); with ``china_share`` the first partner gets that share of every exporter's
+    flows (the real treated exporter sends about 90% of its nickel to China). Zero draws have
+    no row, as in BACI. The count given the mean:
+
+    * ``dispersion = 0``: Poisson(mu);
+    * ``dispersion = alpha > 0`` and ``rho = 0``: negative binomial NB2, Poisson(mu g) with
+      g ~ Gamma(1/alpha, alpha), so Var = mu + alpha mu^2 (Cameron & Trivedi 2013, ch. 3);
+    * ``rho > 0``: serially persistent overdispersion, Poisson(mu g_t) with
+      ``log g_t = e_t - s^2/2``, ``e_t`` a stationary AR(1) in years within each exporter x
+      partner x product cell, ``s^2 = log(1 + alpha)``: mean mu and the same variance
+      function Var = mu + alpha mu^2 as NB2, and corr(e_t, e_t-1) = rho.
     """
     weights = np.full(len(partners), 1.0 / len(partners))
     if china_share is not None:
@@ -493,6 +585,16 @@ def simulate_flows(rng: np.random.Generator, exporters: list[str], partners: lis
     d = rng.normal(0.0, 0.3, size=(len(partners), len(years))) + np.log(
         weights * len(partners))[:, None]
     mu = np.exp(a[:, None, :, None] + d[None, :, None, :])
+    if dispersion > 0 and rho > 0:
+        s2 = np.log1p(dispersion)
+        e = np.empty(mu.shape)
+        e[..., 0] = rng.normal(0.0, np.sqrt(s2), size=mu.shape[:-1])
+        for t in range(1, len(years)):
+            e[..., t] = rho * e[..., t - 1] + rng.normal(0.0, np.sqrt(s2 * (1 - rho**2)),
+                                                         size=mu.shape[:-1])
+        mu = mu * np.exp(e - s2 / 2)
+    elif dispersion > 0:
+        mu = mu * rng.gamma(1 / dispersion, dispersion, size=mu.shape)
     y = rng.poisson(mu)
     index = pd.MultiIndex.from_product([exporters, partners, list(codes), years],
                                        names=["exporter", "partner", "hs6", "year"])
@@ -503,15 +605,40 @@ def simulate_flows(rng: np.random.Generator, exporters: list[str], partners: lis
     return frame[CHAIN_COLUMNS].reset_index(drop=True)
 
 
+def overdispersion(fit, frame: pd.DataFrame, outcome: str = "value_kusd",
+                   cell: tuple[str, ...] = ("exporter", "partner", "hs6")) -> dict[str, float]:
+    """Overdispersion and serial persistence of a PPML fit's flows, to calibrate the size
+    simulation. ``alpha``: the NB2 moment estimate ``sum[(y - mu)^2 - y] / sum mu^2``
+    (Cameron & Trivedi 1990, J. Econometrics 46(3), the regression-based estimate without
+    intercept); ``rho``: the first-order autocorrelation, within exporter x partner x product
+    cells and over consecutive years, of ``log(y / mu)`` where the flow is positive in both
+    years (the persistence of the multiplicative noise)."""
+    data = frame.loc[fit._data.index].copy()
+    data["mu"] = np.asarray(fit._Y_hat_response, dtype=float)
+    y, mu = data[outcome].to_numpy(dtype=float), data["mu"].to_numpy()
+    alpha = float(np.sum((y - mu) ** 2 - y) / np.sum(mu**2))
+    data["e"] = np.where(y > 0, np.log(np.where(y > 0, y, 1.0) / mu), np.nan)
+    data = data.sort_values([*cell, "year"])
+    previous = data.groupby(list(cell))["e"].shift(1)
+    consecutive = data.groupby(list(cell))["year"].diff() == 1
+    pairs = pd.DataFrame({"e": data["e"], "lag": previous})[consecutive].dropna()
+    rho = float(np.corrcoef(pairs["e"], pairs["lag"])[0, 1]) if len(pairs) > 2 else 0.0
+    return {"alpha": alpha, "rho": rho, "pairs": len(pairs)}
+
+
 def size_monte_carlo(replications: int = 200, seed: int = 20261129,
-                     china_shares: tuple[float | None, ...] = (None, 0.9)) -> pd.DataFrame:
+                     china_shares: tuple[float | None, ...] = (None, 0.9),
+                     reference: int | list[int] = -2, anticipation: int = 1,
+                     dgps: dict[str, dict] | None = None) -> pd.DataFrame:
     """Rejection rates at 5% under a true null of the main design's tests, on synthetic flows.
 
     Design: 6 exporters (one treated), 5 partners, one ore and two downstream codes, 2010-2024,
-    the main model's windows and fixed effects, CRV1 by exporter x partner (30 clusters, 5 of
-    them treated). Reports, for each partner concentration, the share of replications in which
-    the ore pre-trend Wald test (3 restrictions, chi2 and F(q, G-1)), the t-test of one
-    pre-period coefficient and the mean post-period z-test reject at 5%.
+    the main model's windows, reference and anticipation years and fixed effects, CRV1 by
+    exporter x partner (30 clusters, 5 of them treated). ``dgps``: name -> keyword arguments
+    of :func:`simulate_flows` (default: Poisson only). Reports, for each DGP and partner
+    concentration, the share of replications in which the ore pre-trend Wald test (chi2 and
+    F(q, G-1)), the t-test of the pre-period coefficient nearest the reference and the mean
+    post-period z-test reject at 5%.
     """
     exporters = ["IDN", "PHL", "MYS", "SGP", "THA", "VNM"]
     partners = ["CHN", "JPN", "KOR", "USA", "AUS"]
@@ -519,30 +646,36 @@ def size_monte_carlo(replications: int = 200, seed: int = 20261129,
     spec = {"years": [2010, 2024], "event_study": {
         "outcome": "value_kusd", "exporters": exporters, "partners": partners,
         "groups": {"ore": ["260400"], "down": ["720260", "750120"]},
-        "fixed_effects": "exporter^hs6 + partner^year", "reference": -1}}
+        "fixed_effects": "exporter^hs6 + partner^year", "reference": reference,
+        "anticipation": anticipation}}
     model = {"id": "mc", "treated": "IDN", "windows": [{"ban": 2014, "first": 2010, "last": 2016},
                                                        {"ban": 2020, "first": 2017, "last": 2024}]}
+    dgps = dgps or {"poisson": {}}
     rng = np.random.default_rng(seed)
     rows = []
-    for share in china_shares:
-        hits = {"wald_chi2": 0, "wald_f": 0, "t_single": 0, "post_mean": 0}
-        for _ in range(replications):
-            chain = simulate_flows(rng, exporters, partners, codes, list(range(2010, 2025)),
-                                   share)
-            frame, terms, formula, _ = model_frame(chain, spec, model)
-            fit = fit_ppml(frame, formula)
-            coef, vcov = fit_vcov(fit)
-            pre, post = pre_post_terms(terms, "ore", 2014)
-            wald = wald_test(coef, vcov, pre, int(np.asarray(fit._G).ravel()[0]))
-            hits["wald_chi2"] += wald["p_value"] < 0.05
-            hits["wald_f"] += wald["p_f"] < 0.05
-            hits["t_single"] += abs(coef[pre[-1]] / np.sqrt(vcov.loc[pre[-1], pre[-1]])) > 1.96
-            b, se = linear_combination(coef, vcov, post)
-            hits["post_mean"] += abs(b / se) > 1.96
-        rows.append({"china_share": "equal" if share is None else share,
-                     "replications": replications,
-                     **{f"reject_{k}": v / replications for k, v in hits.items()}})
-        _say(f"size Monte Carlo, China share {rows[-1]['china_share']}: {rows[-1]}")
+    for name, options in dgps.items():
+        for share in china_shares:
+            hits = {"wald_chi2": 0, "wald_f": 0, "t_single": 0, "post_mean": 0}
+            for _ in range(replications):
+                chain = simulate_flows(rng, exporters, partners, codes,
+                                       list(range(2010, 2025)), share, **options)
+                frame, terms, formula, _ = model_frame(chain, spec, model)
+                fit = fit_ppml(frame, formula)
+                coef, vcov = fit_vcov(fit)
+                pre, post = pre_post_terms(terms, "ore", 2014)
+                wald = wald_test(coef, vcov, pre, int(np.asarray(fit._G).ravel()[0]))
+                hits["wald_chi2"] += wald["p_value"] < 0.05
+                hits["wald_f"] += wald["p_f"] < 0.05
+                hits["t_single"] += abs(coef[pre[-1]] / np.sqrt(vcov.loc[pre[-1], pre[-1]])
+                                        ) > 1.96
+                b, se = linear_combination(coef, vcov, post)
+                hits["post_mean"] += abs(b / se) > 1.96
+            rows.append({"dgp": name, **{k: v for k, v in options.items()},
+                         "china_share": "equal" if share is None else share,
+                         "replications": replications,
+                         **{f"reject_{k}": v / replications for k, v in hits.items()}})
+            _say(f"size Monte Carlo, {name}, China share {rows[-1]['china_share']}: "
+                 f"{rows[-1]}")
     return pd.DataFrame(rows)
 
 
@@ -735,6 +868,7 @@ def plot_event_study(models: pd.DataFrame, spec: dict, figures: Path) -> None:
 
     event = spec["event_study"]
     main = next(m for m in event["models"] if m["id"] == "main")
+    reference = main.get("reference", event["reference"])
     groups = list(event["groups"])
     fig, axes = plt.subplots(len(groups), len(main["windows"]),
                              figsize=(5.5 * len(main["windows"]), 3.8 * len(groups)),
@@ -749,10 +883,12 @@ def plot_event_study(models: pd.DataFrame, spec: dict, figures: Path) -> None:
                 ks, b, lo, hi = [], [], [], []
                 for year in range(window["first"], window["last"] + 1):
                     k = year - window["ban"]
-                    term = event_term(group, window["ban"], k)
-                    if k == event["reference"]:
+                    names = [event_term(group, window["ban"], k),
+                             anticipation_term(group, window["ban"], k)]
+                    term = next((n for n in names if n in part.index), None)
+                    if k in reference_times(window, reference):
                         point = (0.0, 0.0, 0.0)
-                    elif term in part.index:
+                    elif term is not None:
                         point = tuple(part.loc[term, ["estimate", "ci_low", "ci_high"]])
                     else:
                         continue
@@ -767,7 +903,9 @@ def plot_event_study(models: pd.DataFrame, spec: dict, figures: Path) -> None:
                             color=colour, ecolor=colour, alpha=0.9, capsize=2, label=label)
             ax.axhline(0, color="black", lw=0.8)
             ax.axvline(-0.5, color="#d94801", ls="--", lw=1)
-            ax.set_title(f"{group}: ban of {window['ban']} (ref. k = {event['reference']})")
+            omitted = ", ".join(str(k) for k in reference_times(window, reference))
+            ax.set_title(f"{group}: ban of {window['ban']} (ref. k = {omitted}; k < 0 "
+                         "nearest the ban: anticipation)")
             ax.set_xlabel("event time k (years since the ban)")
             ax.set_ylabel("PPML coefficient (log points)")
             ax.grid(alpha=0.3)
@@ -884,7 +1022,23 @@ def event_study_outputs(chain: pd.DataFrame, spec: dict, processed: Path, output
     _csv(tests, outputs / "nickel_event_tests.csv")
     units = treated_units(chain, spec, main_frame, main_fit)
     _csv(units, outputs / "nickel_treated_units.csv")
+    calibration = overdispersion(main_fit, main_frame, event["outcome"])
+    _csv(pd.DataFrame([calibration]), outputs / "nickel_overdispersion.csv")
+    _say(f"overdispersion of the main fit (size-simulation calibration): {calibration}")
 
+    variants = variant_table(tests, [m["id"] for m in event["models"]], main_groups,
+                             [w["ban"] for w in next(m for m in event["models"]
+                                                     if m["id"] == "main")["windows"]])
+    _csv(variants, outputs / "nickel_variants.csv")
+    frame_table(variants, tables / "nickel_variants",
+                "Every event-study model of the spec side by side: the mean post-ban "
+                "coefficient (log points, SE clustered by exporter x partner) of IDN's ore and "
+                "downstream exports around each ban, the mean anticipation coefficient (the "
+                "rush year(s) before the ban) and the pre-trend Wald p (chi2). main: reference "
+                "k = -2, anticipation k = -1; ref_k1: the first build's reference k = -1; "
+                "ref_pre_announcement: the years before each announcement pooled as the "
+                "reference; spillover_phl and no_asean_to_china: comparisons without the "
+                "flows the ban may have moved (docs/nickel.md)", float_format="%.3f")
     display = models[models["model"].isin(["main", "placebo_phl"])].pivot(
         index="term", columns="model", values=["estimate", "std_error", "p_value"])
     display.columns = [f"{m} {v}" for v, m in display.columns]
@@ -968,9 +1122,33 @@ def main(argv: list[str] | None = None) -> int:
                         "null of the event-study tests on R synthetic replications")
     args = parser.parse_args(argv)
     if args.size_mc:
-        print(size_monte_carlo(args.size_mc).to_string(index=False), flush=True)
+        print(size_simulation(args.size_mc, args.spec).to_string(index=False), flush=True)
         return 0
     return run_stage("nickel", lambda: run(spec_path=args.spec))
+
+
+def size_simulation(replications: int, spec_path: Path = config.SPECS / "nickel.yaml"
+                    ) -> pd.DataFrame:
+    """``--size-mc``: the size Monte Carlo under Poisson, negative binomial and persistent
+    overdispersion calibrated on the real main fit (:func:`overdispersion`), with the main
+    model's reference and anticipation years."""
+    spec = load_nickel_spec(spec_path)
+    extract = read_extract(config.DATA_RAW, config.REGISTRY_FILE, spec["source"],
+                           tuple(spec["years"]))
+    chain = build_nickel_chain(extract, stage_map(spec))
+    event = spec["event_study"]
+    main = next(m for m in event["models"] if m["id"] == "main")
+    frame, _, formula, _ = model_frame(chain, spec, main)
+    calibration = overdispersion(fit_ppml(frame, formula, event["cluster"],
+                                          event.get("pyfixest")), frame, event["outcome"])
+    _say(f"calibration on the real main fit: {calibration}")
+    alpha, rho = calibration["alpha"], max(calibration["rho"], 0.0)
+    dgps = {"poisson": {}, "negative binomial": {"dispersion": alpha},
+            "NB-like, AR(1) persistence": {"dispersion": alpha, "rho": rho}}
+    return size_monte_carlo(replications, reference=main.get("reference", event["reference"]),
+                            anticipation=int(main.get("anticipation",
+                                                      event.get("anticipation", 0))),
+                            dgps=dgps)
 
 
 if __name__ == "__main__":

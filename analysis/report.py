@@ -37,15 +37,24 @@ PACKAGES = ["numpy", "pandas", "scipy", "statsmodels", "linearmodels", "pyfixest
             "stargazer", "pandera", "pooch", "country_converter", "matplotlib", "pyarrow"]
 
 
-def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None) -> pd.DataFrame:
-    """H1–H4: estimate, CRV1 p (t(G-1)), WCR p, a verdict, and how the battery treats the term.
+def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None,
+                   power: pd.DataFrame | None = None, iv: pd.DataFrame | None = None
+                   ) -> pd.DataFrame:
+    """H1–H4: estimate, CRV1 p (t(G-1)), WCR p, a verdict, whether the data can tell, and how
+    the battery treats the term.
 
     Verdict: "supported" only if the sign is the expected one and the WCR p (the inference the
     design trusts with few clusters) is below 0.05; "weak" below 0.10; otherwise "not
-    supported". The battery varies the base model M4, so for H1 its shares refer to the GPR
-    coefficient in M4 (the effect at mean RN and TI); H4's term is not in M4, so it has no
-    battery shares. A second H1 row reports M1 on its own largest sample (the robustness entry
-    ``m1_own_sample``), which does not need the RN and TI inputs.
+    supported". "Can the data tell?" comes from ``outputs/power.csv`` (the term's WCR p and
+    its two one-sided WCR tests against the smallest effect of interest,
+    :func:`analysis.power.equivalence_verdict`): "effect detected", "no effect as large as the
+    SESOI", or "cannot tell" (the data are compatible both with no effect and with one at least
+    as large as the SESOI), with the simulated WCR MDE in SD units beside it. The battery
+    varies the base model M4, so for H1 its shares refer to the GPR coefficient in M4 (the
+    effect at mean RN and TI); H4's term is not in M4, so it has no battery shares. A second H1
+    row reports M1 on its own largest sample (the robustness entry ``m1_own_sample``), and a
+    third the headline IV (``iv_m1_shift_share`` in ``outputs/iv_diagnostics.csv``): "not
+    informative" when its instrument is weak.
     """
     from analysis.robustness import variant_shares
 
@@ -53,6 +62,7 @@ def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None) -> 
     variants = None
     if robustness is not None:
         variants = robustness[(robustness["check"] != "main") & (robustness["kind"] == "variant")]
+    detect = None if power is None else power.set_index(["model", "term"])
     for hid, claim, term, model, sign in HYPOTHESES:
         row = estimates[(estimates["model"] == model) & (estimates["term"] == term)]
         if row.empty:
@@ -61,6 +71,11 @@ def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None) -> 
         out = _finding(hid, claim, f"{term} ({model}, N = {int(r['n_obs'])}, "
                        f"G = {int(r['n_clusters'])})", sign, r["estimate"], r["p_value"],
                        r["p_wcr"])
+        if detect is not None and (model, term) in detect.index:
+            d = detect.loc[(model, term)]
+            out |= {"estimate (SD units)": d["estimate_sd"], "MDE (SD units, WCR)":
+                    d["mde_sd_units"], "SESOI (SD units)": d["sesoi"], "TOST p (WCR)":
+                    d["tost_p"], "can the data tell?": d["verdict"]}
         if variants is not None and f"b[{term}]" in robustness:
             main_sign = np.sign(robustness.loc[robustness["check"] == "main",
                                                f"b[{term}]"].iloc[0])
@@ -75,7 +90,33 @@ def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None) -> 
                 "H1", f"{claim} (M1 on its own largest sample)",
                 f"gpr (M1, N = {int(own['n_obs'])}, G = {int(own['n_clusters'])})", sign,
                 own["b[gpr]"], own["p[gpr]"], own["p_wcr[gpr]"]))
+        if hid == "H1" and iv is not None and (iv["check"] == HEADLINE_IV).any():
+            rows.append(_iv_finding(claim, sign, iv[iv["check"] == HEADLINE_IV].iloc[0]))
     return pd.DataFrame(rows)
+
+
+#: The robustness entry of the headline IV (M1 on the main sample, shift-share instrument).
+HEADLINE_IV = "iv_m1_shift_share"
+
+
+def _iv_finding(claim: str, sign: str, row: pd.Series) -> dict:
+    """The headline IV as a findings row: "not informative" when the instrument is weak (its
+    status says so), else the verdict from the AR test of beta = 0 and the sign."""
+    out = _finding("H1", f"{claim} (IV: GPRX instrumented by the shift-share GPR, M1)",
+                   f"gpr (IV, M1, N = {int(row['N'])}, G = {int(row['G'])})", sign,
+                   row["estimate"], row["p (t(G-1))"], np.nan)
+    status = str(row["status"])
+    if status.startswith("not informative"):
+        out["verdict"] = "not informative (weak instrument)"
+        out["can the data tell?"] = (f"no: first-stage F = {row['first-stage F (CRV1)']:.2f}, "
+                                     f"first stage {row['first stage: sign']}, AR set "
+                                     f"{row['AR 95% set (exact)']}")
+    else:
+        expected = (row["estimate"] > 0) == (sign == "> 0")
+        out["verdict"] = ("supported (AR p < 0.05)" if expected and row["AR p (F(q, G-1))"] < 0.05
+                          else "not supported")
+        out["can the data tell?"] = f"AR set {row['AR 95% set (exact)']}"
+    return out
 
 
 def _finding(hid: str, claim: str, term: str, sign: str, estimate: float, p_crv1: float,
@@ -90,8 +131,55 @@ def _finding(hid: str, claim: str, term: str, sign: str, estimate: float, p_crv1
     return {"hypothesis": hid, "claim": claim, "term": term, "expected sign": sign,
             "estimate": estimate, "CRV1 p": p_crv1, "WCR p": p_wcr,
             "sign as expected": "yes" if expected else "no", "verdict": verdict,
+            "estimate (SD units)": np.nan, "MDE (SD units, WCR)": np.nan,
+            "SESOI (SD units)": np.nan, "TOST p (WCR)": np.nan,
+            "can the data tell?": "not computed",
             "share same sign": np.nan, "share p<0.10 (CRV1)": np.nan,
             "share p<0.10 (WCR)": np.nan}
+
+
+def power_section(outputs: Path) -> str:
+    """What the design can detect (``outputs/power.csv``, written by the models stage): for
+    each hypothesis whether the data tell "no effect" from "cannot tell", and the table."""
+    path = outputs / "power.csv"
+    if not path.exists():
+        return "<p class='missing'>outputs/power.csv was not produced (make models).</p>"
+    table = pd.read_csv(path).set_index(["model", "term"])
+    sentences = []
+    for hid, claim, term, model, _ in HYPOTHESES:
+        if (model, term) not in table.index:
+            continue
+        r = table.loc[(model, term)]
+        mde = ("never reached 80% power in the simulation" if not np.isfinite(r["mde_sd_units"])
+               else f"{r['mde_sd_units']:.2f}")
+        what = {"effect detected": "the data detect an effect",
+                "no effect as large as the SESOI": "the data rule out an effect as large as "
+                "the SESOI (equivalence shown)",
+                "detected, smaller than the SESOI": "the data detect an effect smaller than "
+                "the SESOI",
+                "cannot tell": "the data cannot tell: they are compatible with no effect and "
+                "with an effect at least as large as the SESOI"}.get(r["verdict"], r["verdict"])
+        sentences.append(
+            f"<li><b>{hid}</b> ({html.escape(claim)}; {html.escape(term)} in {model}): "
+            f"estimate {r['estimate_sd']:.2f} SD per SD, 90% CRV3 interval "
+            f"[{r['ci90_low_sd']:.2f}, {r['ci90_high_sd']:.2f}]; the WCR test would detect "
+            f"{mde} SD per SD with 80% power (CRV1 analytic {r['mde_crv1_sd']:.2f}, CRV3 "
+            f"{r['mde_crv3_sd']:.2f}); against the SESOI of {r['sesoi']:.2f}, TOST p = "
+            f"{r['tost_p']:.2f}: {what}.</li>")
+    first = table.iloc[0]
+    intro = (
+        "<p>A null result says something only if the design could have detected an effect of "
+        "interest. The smallest effect of interest (SESOI) is fixed in specs/models.yaml "
+        f"before the results: {first['sesoi']:.2f} within-SD of SYN per within-SD of the term "
+        "(two-way demeaned SDs on the estimation sample; Cohen's \"small\" standardised "
+        "effect). The minimum detectable effect (MDE) is the effect a two-sided 5% test finds "
+        "with 80% power: analytically (t(G−1) quantiles times the CRV1 or CRV3 SE) and by "
+        "simulating the WCR test itself on the real regressors, clusters and years "
+        f"({int(first['sim_reps'])} samples, AR(1) errors within country). The equivalence "
+        "test (two one-sided WCR tests of |β| ≥ SESOI) says whether the data rule out an "
+        "effect as large as the SESOI.</p>")
+    return (intro + "<ul>" + "".join(sentences) + "</ul>"
+            + _html_table(outputs / "tables" / "power.html"))
 
 
 def _figure(path: Path, caption: str) -> str:
@@ -172,15 +260,56 @@ def inference_section(outputs: Path) -> str:
                  "ρ = 0 (summclust's G*(0)). Every cluster's row is in "
                  "outputs/cluster_influence.csv.</p>")
     parts.append(_html_table(tables / "main_results_pvalues.html"))
+    parts.append(size_table_html(outputs))
     iv = tables / "iv_diagnostics.html"
     if iv.exists():
         parts.append(_html_table(iv))
-    parts.append("<p class='note'>Randomisation inference permutes whole country paths (RN), "
-                 "whole years of the cross-section or joint time shifts (GPR) and uses the "
-                 "CRV1 t. A scheme is read as a test only if its size at 5% in "
-                 "<code>make bench</code> lies in [0.025, 0.075] (Bradley's liberal "
-                 "criterion); otherwise its row is a placebo.</p>")
+    parts.append("<p class='note'>Randomisation inference, within the estimation window: for "
+                 "H1 whole years of the GPR cross-section are permuted (M1); for the "
+                 "interactions the moderator's country paths are permuted and only the "
+                 "interaction is rebuilt, the main effects held fixed (M4); statistic: the CRV1 "
+                 "t. A check is read as a test only if its size at 5% on this design (make "
+                 "bench) lies in [0.025, 0.075] (Bradley's liberal criterion); otherwise, or "
+                 "if it was not measured at this design, its row is a placebo.</p>")
     return "".join(parts)
+
+
+def size_table_html(outputs: Path) -> str:
+    """The sizes ``make bench BENCH_ARGS="--size --record"`` measured on the estimation design
+    (specs/inference_sizes.yaml), if they were measured at this sample's N, G and T."""
+    path = config.SPECS / "inference_sizes.yaml"
+    estimates = outputs / "estimates.csv"
+    if not path.exists() or not estimates.exists():
+        return ("<p class='note'>Test sizes at this design have not been measured "
+                "(make bench BENCH_ARGS=\"--size --record\").</p>")
+    sizes = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    design = sizes.get("design", {})
+    est = pd.read_csv(estimates)
+    main = est[est["model"] == "M5"] if (est["model"] == "M5").any() else est
+    current = (int(main["n_obs"].iloc[0]), int(main["n_clusters"].iloc[0]),
+               int(main["n_periods"].iloc[0]))
+    recorded = (design.get("n_obs"), design.get("n_clusters"), design.get("n_periods"))
+    if current != recorded:
+        return (f"<p class='note'><b>The recorded test sizes were measured at N, G, T = "
+                f"{recorded}, not at this sample's {current}</b>: re-run make bench "
+                "BENCH_ARGS=\"--size --record\".</p>")
+    rows = []
+    for method, entry in (sizes.get("methods") or {}).items():
+        for term, rate in entry["terms"].items():
+            rows.append({"method": method, "term": term, "size at 5%": rate})
+    for check, entry in (sizes.get("ri") or {}).items():
+        rows.append({"method": f"RI {check} ({entry['scheme']})",
+                     "term": f"{entry['model']} {entry['term']}", "size at 5%": entry["size"]})
+    table = pd.DataFrame(rows).pivot_table(index="method", columns="term",
+                                           values="size at 5%", sort=False).reset_index()
+    table.columns.name = None
+    sim = sizes.get("simulation", {})
+    return (f"<p class='note'>Size of each test at 5% under a true null, simulated on this "
+            f"design (N = {current[0]}, G = {current[1]}, T = {current[2]}; the real "
+            f"regressors, clusters and years; AR(1) errors within country; {sim.get('reps')} "
+            f"replications, B = {sim.get('bootstrap_draws')}; make bench). A method outside "
+            "[0.025, 0.075] over-rejects (above) or under-rejects (below) at this design.</p>"
+            + _fmt(table))
 
 
 def nickel_section(outputs: Path) -> str:
@@ -211,6 +340,15 @@ def nickel_section(outputs: Path) -> str:
         return f"χ²({row['df']:.0f}) = {row['wald']:.1f}, p = {row['p_value']:.3g}"
 
     perm = {g: tests.loc[("permutation", f"perm_{g}_b2014")] for g in ("ore", "down")}
+    variants_path = outputs / "nickel_variants.csv"
+    variants = (pd.read_csv(variants_path).set_index(["model", "group", "ban"])
+                if variants_path.exists() else None)
+
+    def variant(model: str, group: str, ban: int) -> str:
+        if variants is None or (model, group, ban) not in variants.index:
+            return "not estimated"
+        r = variants.loc[(model, group, ban)]
+        return f"{r['mean post']:.2f} ({r['SE post']:.2f})"
     h2 = estimates[(estimates["model"] == "M4") & (estimates["term"] == "gpr:rn")]
     h2_text = (f"In the main panel, the GPR × RN coefficient of M4 is {h2['estimate'].iloc[0]:.3f} "
                f"(CRV1 p = {h2['p_value'].iloc[0]:.2f}, WCR p = {h2['p_wcr'].iloc[0]:.2f}). "
@@ -230,18 +368,30 @@ def nickel_section(outputs: Path) -> str:
         "region's other large ore exporter, kept shipping ore (figure below).</p>"
         "<p><b>Event study.</b> In the PPML event study (exporter × product and partner × year "
         "fixed effects, every ASEAN exporter's nickel flows to 15 partners, zeros kept), the "
-        "mean of Indonesia's ore coefficients after the 2014 ban is "
-        f"{post('ore', 2014)} relative to 2013, and after the 2020 ban {post('ore', 2020)} "
-        "relative to 2019. Its downstream exports (all partners pooled, so Japan's matte "
-        f"imports weigh in) moved by {post('down', 2014)} after 2014 and "
-        f"{post('down', 2020)} after 2020. The pre-trend tests reject (ore before 2014: "
-        f"{wald('main', 'pretrend_ore_b2014')}; ore before 2020: "
-        f"{wald('main', 'pretrend_ore_b2020')}): exports rushed ahead of each announced ban "
-        "and the 2017–2019 'pre-period' of the second ban is itself a policy regime, so the "
-        "coefficients are descriptive event-time contrasts, not clean causal effects. The "
-        "placebo that gives the same bans to the Philippines also finds large, 'significant' "
-        f"movements (its ore pre-trend {wald('placebo_phl', 'pretrend_ore_b2014')}), and so "
-        "does the placebo in time, a fake Indonesian ban in 2012 on 2010–2013 (ore: "
+        "reference year is two years before each ban (2012, 2018), not the year before it: "
+        "exports rushed out in 2013 and 2019 ahead of the announced bans, and those rush "
+        "years get their own anticipation coefficient, outside the pre-trend test. The mean "
+        f"of Indonesia's ore coefficients after the 2014 ban is {post('ore', 2014)} relative "
+        f"to 2012, and after the 2020 ban {post('ore', 2020)} relative to 2018. Its downstream "
+        "exports (all partners pooled, so Japan's matte imports weigh in) moved by "
+        f"{post('down', 2014)} after 2014 and {post('down', 2020)} after 2020. With the "
+        "first build's reference, the rush year k = −1 (variant <code>ref_k1</code>), the "
+        f"ore means were {variant('ref_k1', 'ore', 2014)} and "
+        f"{variant('ref_k1', 'ore', 2020)} log points (SE): measured against a spike. "
+        "Two comparisons leave out flows the ban itself may have moved: with the "
+        "Philippines as a spillover unit (its own event-time coefficients; its ore exports "
+        "to China doubled in 2014) the ore means are "
+        f"{variant('spillover_phl', 'ore', 2014)} and {variant('spillover_phl', 'ore', 2020)}; "
+        "with the partner × year effects estimated without the other members' nickel flows "
+        f"to China, {variant('no_asean_to_china', 'ore', 2014)} and "
+        f"{variant('no_asean_to_china', 'ore', 2020)} (table nickel_variants). Pre-trend "
+        f"tests: ore before 2014 {wald('main', 'pretrend_ore_b2014')}; ore before 2020 "
+        f"{wald('main', 'pretrend_ore_b2020')} (2017 against 2018, both in the relaxation "
+        "regime). The coefficients are descriptive event-time contrasts, not clean causal "
+        "effects. The placebo that gives the same bans to the Philippines also finds large, "
+        "'significant' movements (its ore pre-trend "
+        f"{wald('placebo_phl', 'pretrend_ore_b2014')}), and so does the placebo in time, a "
+        "fake Indonesian ban in 2012 on 2010–2013 (ore: "
         f"{wald('placebo_dates', 'post_ore_b2012')}), which is not policy-free: ore exports "
         "needed licences and paid duty from May 2012 and rushed out in 2013.</p>"
         "<p><b>How few treated units.</b> One treated exporter (Indonesia), one ore code and "
@@ -252,8 +402,10 @@ def nickel_section(outputs: Path) -> str:
         "dyad carries the estimate. Clustered standard errors with so few treated clusters "
         "over-reject: on synthetic flows with the same structure and no effect at all (one "
         "treated exporter of six sending 90% of its flows to one of five partners), 5% CRV1 "
-        "t-tests rejected in 39% and the pre-trend Wald test in 74% of 200 replications "
-        "(`python -m analysis.nickel --size-mc 200`; docs/nickel.md). The clustered covariance "
+        "tests reject far more often than 5%, and more with overdispersion and serial "
+        "persistence calibrated on the real flows than with Poisson counts (docs/nickel.md, "
+        "section 3; <code>python -m analysis.nickel --size-mc 200</code>). The clustered "
+        "covariance "
         "of the treated coefficients can also be rank-deficient. The permutation check, which gives the treatment to each "
         f"other ASEAN exporter with positive exports every year ({perm['ore']['n_placebo']:.0f} "
         f"for ore), gives p = {perm['ore']['p_perm_t']:.2f} for ore and "
@@ -278,6 +430,7 @@ def nickel_section(outputs: Path) -> str:
             + _figure(figures / "nickel_event_study.png",
                       "Event-study coefficients, 95% CI clustered by exporter × partner")
             + _html_table(tables / "nickel_event_study.html")
+            + _html_table(tables / "nickel_variants.html")
             + _html_table(tables / "nickel_event_tests.html")
             + _html_table(tables / "nickel_treated_units.html")
             + _html_table(tables / "nickel_dyad_syn.html")
@@ -436,7 +589,12 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
     estimates = pd.read_csv(outputs / "estimates.csv")
     robustness = pd.read_csv(outputs / "robustness.csv") if (outputs / "robustness.csv").exists() \
         else None
-    findings = findings_table(estimates, robustness)
+    power = pd.read_csv(outputs / "power.csv") if (outputs / "power.csv").exists() else None
+    iv = pd.read_csv(outputs / "iv_diagnostics.csv") \
+        if (outputs / "iv_diagnostics.csv").exists() else None
+    findings = findings_table(estimates, robustness, power, iv)
+    main_g = int(estimates.loc[estimates["model"] == "M5", "n_clusters"].iloc[0]) \
+        if (estimates["model"] == "M5").any() else int(estimates["n_clusters"].max())
     sources = load_registry()
     provenance = pd.DataFrame([{"source": s.name, "dataset": s.dataset, "publisher": s.publisher,
                                 "vintage": s.vintage, "licence": s.licence, "url": s.url,
@@ -447,13 +605,19 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
         ("constructs", "Constructs: what each index measures (read first)",
          constructs_section(tables, figures)),
         ("findings", "Findings: H1–H4", _fmt(findings) + (
-            "<p class='note'>CRV1 p: cluster-robust (by country) with t(G−1). WCR p: wild "
+            "<p class='note'>CRV1 p: cluster-robust (by country) with t(G−1), shown for "
+            "comparison only (it over-rejects with this few clusters). WCR p: wild "
             "cluster restricted bootstrap-t that re-estimates the year effects in every draw, "
             "Webb weights, B = 99,999, two-sided symmetric. Verdict: supported only with the "
-            "expected sign and WCR p &lt; 0.05. The main models share one sample, the "
-            "country-years complete for M5 (ten clusters: Brunei's chain trade never passes "
-            "SYN's USD 1 m rule; Cambodia, Laos and Myanmar enter in 6-9 years), so H1 is also "
-            "shown for M1 on its own largest sample. Read every estimate "
+            "expected sign and WCR p &lt; 0.05. Can the data tell: effect detected (WCR p ≤ "
+            "0.05), no effect as large as the smallest effect of interest (two one-sided WCR "
+            "tests, p &lt; 0.05), or cannot tell (neither); MDE: the effect the WCR test "
+            "detects with 80% power on this design, in within-SDs of SYN per within-SD of the "
+            "term (section 'What the data can detect'). The IV row is not informative when "
+            "its instrument is weak (its exact Anderson–Rubin set is then unbounded). The main "
+            f"models share one sample, the country-years complete for M5 ({main_g} clusters; "
+            "the sample by country and what limits it are in the constructs section), "
+            "so H1 is also shown for M1 on its own largest sample. Read every estimate "
             "with the construct diagnostics above and the cluster-influence table below: where "
             "one country carries more than half of a term's identifying variation, the test "
             "rests on that country. Shares: among the robustness variants of the base model M4 "
@@ -461,10 +625,16 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
             "inference and IV rows are reported separately); for H1 they refer to the GPR "
             "coefficient in M4. The pipeline tests the hypotheses; it does not tune towards a "
             "sign.</p>")),
-        ("main", "Main results", _html_table(tables / "main_results.html")
-         + _html_table(tables / "main_results_wcr_stars.html")),
+        ("power", "What the data can detect: power and equivalence",
+         power_section(outputs)),
+        ("main", "Main results", _html_table(tables / "main_results.html")),
         ("me", "Marginal effects", _html_table(tables / "marginal_effects.html")
          + _html_table(tables / "johnson_neyman.html")
+         + "<p class='note'>The main test of where the effect of GPR is significant is the "
+           "simultaneous (sup-t) wild bootstrap-t band over the observed range of the "
+           "moderator; the pointwise CRV1 region is a variant. Each region is printed with "
+           "the observations and countries inside it; one holding less than 10% of the "
+           "observations or a single country is without support.</p>"
          + _figure(figures / "marginal_effects.png", "dSYN/dGPR across RN and TI (M4)")
          + _html_table(tables / "binned_linearity.html")
          + _figure(figures / "binned_linearity.png", "Binned linearity check")),

@@ -38,12 +38,13 @@ from analysis import cache, config, inference
 from analysis.estimation import add_interactions, estimate
 from analysis.figures import save_figure
 from analysis.io import DataError, atomic_write_text, read_parquet, run_stage
-from analysis.models import load_model_spec
+from analysis.models import design_summary, load_model_spec, load_sizes, model_variables
 from analysis.tables import frame_table
 
 KNOWN_KEYS = {"id", "label", "group", "replace", "lag", "winsorize", "drop_years",
               "drop_countries", "keep_countries", "double_demean", "panel", "jackknife",
-              "permute", "iv", "model", "controls_add", "share_by_year", "country_trends"}
+              "permute", "iv", "model", "controls_add", "share_by_year", "country_trends",
+              "sample"}
 EXTRA = "_x_"  # prefix of the extra regressors a check adds (controls_add, share_by_year, trends)
 
 
@@ -60,6 +61,19 @@ def load_robustness_spec(path: Path = config.SPECS / "robustness.yaml") -> dict:
         if unknown:
             raise DataError(path, f"check {check['id']!r} has unknown keys {sorted(unknown)}; "
                             f"known keys: {sorted(KNOWN_KEYS)}")
+        if check.get("sample") not in (None, "main"):
+            raise DataError(path, f"check {check['id']!r}: sample must be 'main' (the main "
+                            f"estimation sample), not {check['sample']!r}")
+        permute = check.get("permute")
+        if permute is not None:
+            if permute.get("scheme") not in RI_SCHEMES:
+                raise DataError(path, f"check {check['id']!r}: permutation scheme "
+                                f"{permute.get('scheme')!r} unknown; use {sorted(RI_SCHEMES)} "
+                                "(the circular shift was removed)")
+            missing = {"variable", "draws"} - set(permute)
+            if missing:
+                raise DataError(path, f"check {check['id']!r}: permute needs "
+                                f"{sorted(missing)}")
     return spec
 
 
@@ -123,8 +137,10 @@ def prepare_variant(panel: pd.DataFrame, check: dict, model: dict, entity: str =
     """The estimation frame of one check: substitutions, lags, sample, winsorising, centring.
 
     Order: replace → lag (within unit, before any row is dropped) → drop/keep → complete cases
-    on the model's variables → winsorise → centre focal and moderators on the sample →
-    interactions (of within-unit demeaned terms if ``double_demean``).
+    on the model's variables (with ``sample: main``, also on every variable of every model of
+    specs/models.yaml, ``model["main_sample"]``: the main estimation sample) → winsorise →
+    centre focal and moderators on the sample → interactions (of within-unit demeaned terms if
+    ``double_demean``).
     """
     frame = panel.copy()
     for variable, column in (check.get("replace") or {}).items():
@@ -143,7 +159,9 @@ def prepare_variant(panel: pd.DataFrame, check: dict, model: dict, entity: str =
     base = sorted({f for t in model["terms"] for f in t.split(":")})
     added = list(check.get("controls_add") or [])
     share = [check["share_by_year"]] if check.get("share_by_year") else []
-    needed = list(dict.fromkeys([model["dependent"], *base, *model["controls"], *added, *share]))
+    main = list(model.get("main_sample") or []) if check.get("sample") == "main" else []
+    needed = list(dict.fromkeys([model["dependent"], *base, *model["controls"], *added, *share,
+                                 *main]))
     keys = list(dict.fromkeys([entity, "iso3", "year"]))
     frame = frame[[*keys, *needed]].dropna().copy()
     counts = frame.groupby(entity)["year"].transform("size")
@@ -195,37 +213,55 @@ def model_for(check: dict, model: dict, models_spec: dict) -> dict:
     return {**model, "terms": models_spec["models"][name]}
 
 
-#: Randomisation-inference schemes (METHODS.md section 6) and their size at 5% under a true
-#: null, measured by ``make bench`` (analysis/bench.py: G = 11 unbalanced clusters, AR(1)
-#: regressor with a common year shock, AR(1) errors within country; 4,000 replications, 199
-#: permutations each, Monte Carlo s.e. about 0.0035). Rule (Bradley 1978, "Robustness?", Br. J. Math. Stat. Psychol.
-#: 31(2), liberal criterion): a scheme whose rejection rate lies within [0.025, 0.075] reports
-#: its p-value as inference (kind "ri"); otherwise its row is kind "placebo" (shown, never read
-#: as a test). Update these numbers when the bench changes.
-RI_SCHEMES: dict[str, dict] = {
-    "countries": {"description": "whole country paths permuted across countries",
-                  "bench_size": 0.0510},
-    "years": {"description": "whole years of the cross-section permuted jointly",
-              "bench_size": 0.0548},
-    "shift": {"description": "all countries' paths shifted jointly in time (circular, every "
-                             "shift enumerated)", "bench_size": 0.0490},
+#: Randomisation-inference schemes (METHODS.md section 6). Their size at 5% under a true null is
+#: measured per check by ``make bench BENCH_ARGS="--size --record"`` on the real design
+#: (analysis/bench.py) and recorded in ``specs/inference_sizes.yaml`` (``ri``: one entry per
+#: check id with the permutation it sized). Rule (Bradley 1978, "Robustness?", Br. J. Math.
+#: Stat. Psychol. 31(2), liberal criterion): a check whose recorded size at this design lies in
+#: [0.025, 0.075] reports its p-value as inference (kind "ri"); otherwise, or when its size was
+#: not measured at this design, its row is kind "placebo" (shown, never read as a test). The
+#: circular time shift of the first battery is gone: it wrapped the last years onto the first
+#: and, with T - 1 distinct shifts, could not reject at 5% unless T > 20 and then only in the
+#: most extreme case (size at most 1/T).
+RI_SCHEMES: dict[str, str] = {
+    "countries": "whole country paths permuted across the sample's countries (within the "
+                 "estimation window)",
+    "years": "whole years of the cross-section permuted within the estimation window",
 }
 SIZE_BAND = (0.025, 0.075)
 
 
-def ri_size_ok(scheme: str) -> bool:
-    """True when the scheme's bench size at 5% is within Bradley's liberal band."""
-    size = RI_SCHEMES[scheme]["bench_size"]
-    return size is not None and SIZE_BAND[0] <= size <= SIZE_BAND[1]
+def ri_size(check: dict, sizes: dict | None, design: dict | None = None) -> float | None:
+    """The recorded size at 5% of a randomisation-inference check, or None when it was not
+    measured, was measured for another permutation (variable, scheme, term, draws differ) or
+    at another design (``design``: N, G, T and clusters of the main estimation sample)."""
+    if not sizes:
+        return None
+    if design is not None:
+        recorded = sizes.get("design", {})
+        if any(recorded.get(k) != design[k] for k in ("n_obs", "n_clusters", "n_periods",
+                                                     "clusters")):
+            return None
+    entry = (sizes.get("ri") or {}).get(check["id"])
+    if entry is None:
+        return None
+    permute = check["permute"]
+    same = (entry.get("variable") == permute["variable"]
+            and entry.get("scheme") == permute["scheme"]
+            and entry.get("term", permute["variable"]) == permute.get("term",
+                                                                       permute["variable"]))
+    return float(entry["size"]) if same else None
 
 
-def check_kind(check: dict) -> str:
+def check_kind(check: dict, sizes: dict | None = None, design: dict | None = None) -> str:
     """variant (enters the specification curve), jackknife, ri (randomisation inference whose
-    size the bench confirms), placebo (a permutation scheme whose size is off) or iv."""
+    size at this design the bench measured inside :data:`SIZE_BAND`), placebo (a permutation
+    check whose size is outside the band or was not measured at this design) or iv."""
     if check.get("jackknife"):
         return "jackknife"
     if check.get("permute"):
-        return "ri" if ri_size_ok(check["permute"]["scheme"]) else "placebo"
+        size = ri_size(check, sizes, design)
+        return "ri" if size is not None and SIZE_BAND[0] <= size <= SIZE_BAND[1] else "placebo"
     if check.get("iv"):
         return "iv"
     return "variant"
@@ -274,19 +310,62 @@ def permuted_grids(grid: np.ndarray, scheme: str, draws: int, rng: np.random.Gen
 
     * ``countries``: row i gets row pi(i), a whole country path moved to another country;
     * ``years``: column t gets column pi(t), the whole cross-section of year pi(t) moved to
-      year t jointly for every country (keeps the cross-sectional dependence);
-    * ``shift``: every country's path shifted by the same s years, circularly; all T - 1
-      non-zero shifts are enumerated (``draws`` is ignored), so p has resolution 1/T.
-    Random permutations may repeat and may include the identity (Lehmann & Romano 2005,
-    sec. 15.2.1: the (1 + #)/(1 + draws) p-value is then still valid).
+      year t jointly for every country (keeps the cross-sectional dependence).
+
+    The grid should cover the estimation sample's countries and the years of its window only
+    (:func:`permutation_grid`). Random permutations may repeat and may include the identity
+    (Lehmann & Romano 2005, sec. 15.2.1: the (1 + #)/(1 + draws) p-value is then still valid).
     """
     if scheme == "countries":
         return [grid[rng.permutation(grid.shape[0]), :] for _ in range(draws)]
     if scheme == "years":
         return [grid[:, rng.permutation(grid.shape[1])] for _ in range(draws)]
     if scheme == "shift":
-        return [np.roll(grid, s, axis=1) for s in range(1, grid.shape[1])]
-    raise ValueError(f"unknown permutation scheme {scheme!r}: use countries, years or shift")
+        raise ValueError("the circular time shift was removed: it wraps the last years onto "
+                         "the first and has at most T - 1 distinct draws; use years")
+    raise ValueError(f"unknown permutation scheme {scheme!r}: use countries or years")
+
+
+def permutation_grid(panel: pd.DataFrame, frame: pd.DataFrame, column: str,
+                     entity: str = "iso3") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The countries x years grid of ``column`` that the permutations move: the countries of
+    the estimation sample ``frame`` and every year from its first to its last (the estimation
+    window), values from ``panel`` (NaN where missing). Returns (grid, row index, column index)
+    of every panel row in the grid; panel rows outside it get index -1 (their permuted value is
+    missing, so they never enter a draw's sample)."""
+    countries = np.sort(frame["iso3"].unique())
+    years = np.arange(int(frame["year"].min()), int(frame["year"].max()) + 1)
+    cells = panel[["iso3", "year", column]].drop_duplicates(["iso3", "year"])
+    cells = cells[cells["iso3"].isin(countries) & cells["year"].isin(years)]
+    grid = np.full((len(countries), len(years)), np.nan)
+    grid[np.searchsorted(countries, cells["iso3"]), np.searchsorted(years, cells["year"])] = \
+        cells[column].to_numpy(dtype=float)
+    inside = panel["iso3"].isin(countries).to_numpy() & panel["year"].isin(years).to_numpy()
+    rows = np.where(inside, np.searchsorted(countries, panel["iso3"].to_numpy()), -1)
+    cols = np.where(inside, np.searchsorted(years, panel["year"].to_numpy()), -1)
+    return grid, rows, cols
+
+
+def grid_values(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The grid's value at each panel row (NaN for rows outside the grid)."""
+    out = np.full(len(rows), np.nan)
+    inside = rows >= 0
+    out[inside] = grid[rows[inside], cols[inside]]
+    return out
+
+
+def ri_mode(model: dict, variable: str, term: str | None) -> str | None:
+    """The tested interaction when ``term`` is an interaction containing ``variable`` (only
+    that term is rebuilt from the permuted values: the main effects' design stays fixed), or
+    None when ``term`` is the variable itself (it is replaced in every term: the sharp null
+    "the variable has no effect at all"). Raises on a term the model does not have."""
+    term = term or variable
+    if term not in model["terms"]:
+        raise ValueError(f"tested term {term!r} is not in the model ({model['terms']})")
+    factors = term.split(":")
+    if variable not in factors:
+        raise ValueError(f"tested term {term!r} does not contain {variable!r}")
+    return term if len(factors) > 1 else None
 
 
 def permutation_test(panel: pd.DataFrame, check: dict, model: dict, variable: str, scheme: str,
@@ -295,58 +374,64 @@ def permutation_test(panel: pd.DataFrame, check: dict, model: dict, variable: st
                      return_t: bool = False) -> dict[str, float]:
     """Randomisation-inference p-values that respect the data's dependence (METHODS.md sec. 6).
 
-    The variable's country x year grid (from the full panel, before any row is dropped) is
-    permuted as a whole (:func:`permuted_grids`: whole country paths, whole years of the
-    cross-section, or joint time shifts); the permuted grid replaces the variable in the panel,
-    and the check's estimation frame is rebuilt as :func:`prepare_variant` builds it, so the
-    complete-row restriction, centring and interaction terms are recomputed in every draw (a
-    permuted value that lands on a missing cell drops that row, exactly as missing data do in
-    the sample). Statistic: the CRV1 t (studentised; Chung & Romano 2013, Ann. Stat. 41(2);
-    DiCiccio & Romano 2017, JASA 112), p = (1 + #{|t*| >= |t|}) / (1 + number of draws),
-    two-sided.
+    The grid of the variable over the estimation sample's countries and window
+    (:func:`permutation_grid`; after the check's ``replace``) is permuted as a whole
+    (:func:`permuted_grids`: whole country paths or whole years of the cross-section).
+
+    * **Main effect** (``terms == [variable]``): the permuted grid replaces the variable
+      everywhere and the check's estimation frame is rebuilt as :func:`prepare_variant` builds
+      it (complete rows, centring, interaction terms recomputed in every draw): the sharp null
+      that the variable has no effect at all. Use it for a variable that enters one term only
+      (GPR in M1).
+    * **Interaction** (``terms == [interaction]``, an interaction containing the variable):
+      only that interaction is rebuilt, from the permuted moderator paths (centred on the
+      draw's sample) times the other factors' observed values; the variable's own column and
+      every other term keep their observed values, so the main effects' design is held fixed
+      and the null is about the interaction, not about the variable as a whole. Array engine
+      only.
+
+    A permuted value that is missing drops that row from the draw's sample, as missing data
+    do. Statistic: the CRV1 t (studentised; Chung & Romano 2013, Ann. Stat. 41(2); DiCiccio &
+    Romano 2017, JASA 112), p = (1 + #{|t*| >= |t|}) / (1 + number of draws), two-sided.
 
     ``engine="pandas"`` rebuilds each draw's frame with :func:`prepare_variant` and fits it
     with :func:`crv1_t`; ``engine="numpy"`` (:class:`PermutationDesign`) does the same steps
-    on arrays, and all draws that share an estimation sample in one block (the fixed effects
-    projected out once per sample, the draws' regressions as stacked matrix products). The two
-    differ only by rounding (the alternating projections stop at an absolute tolerance; on the
-    real panel the t statistics agree to 1e-10 relative or better, and the smallest distance of
-    a draw's ``|t*|`` from the threshold is 6e-4 relative), so they count the same draws: a
-    draw counts when ``|t*| >= |t| (1 - 1e-12)``, which a rounding difference can change only
-    for a ``|t*|`` within about 1e-10 of ``|t|`` that does not equal it (an identical
-    permutation gives the same t in either engine). ``tests/test_iv_ri.py`` checks both engines
-    draw by draw.
-    ``"auto"`` takes numpy when the check uses only the keys it implements
-    (:data:`FAST_RI_KEYS`), else pandas. ``return_t``: also return the observed and permuted t
-    statistics (``{"p": ..., "t": ..., "t_perm": ...}``).
+    on arrays, and all draws that share an estimation sample in one block. The two differ only
+    by rounding, so they count the same draws: a draw counts when ``|t*| >= |t| (1 - 1e-12)``.
+    ``tests/test_iv_ri.py`` checks both engines draw by draw. ``"auto"`` takes numpy when the
+    check uses only the keys it implements (:data:`FAST_RI_KEYS`), else pandas. ``return_t``:
+    also return the observed and permuted t statistics.
     """
     rng = np.random.default_rng(seed)
     regressors = [*model["terms"], *model["controls"]]
+    interactions = {ri_mode(model, variable, t) for t in terms}
+    if len(interactions) != 1:
+        raise ValueError("test either the variable itself or one interaction containing it")
+    interaction = interactions.pop()
     if engine == "auto":
         engine = "numpy" if set(check) <= FAST_RI_KEYS else "pandas"
-    cells = panel[["iso3", "year", variable]].drop_duplicates(["iso3", "year"])
-    countries = np.sort(cells["iso3"].unique())
-    years = np.sort(cells["year"].unique())
-    grid = np.full((len(countries), len(years)), np.nan)
-    grid[np.searchsorted(countries, cells["iso3"]), np.searchsorted(years, cells["year"])] = \
-        cells[variable].to_numpy(dtype=float)
-    rows = np.searchsorted(countries, panel["iso3"].to_numpy())
-    cols = np.searchsorted(years, panel["year"].to_numpy())
+    if interaction and engine != "numpy":
+        raise DataError(Path(check["id"]), "randomisation inference of an interaction runs on "
+                        f"the array engine, which does not implement "
+                        f"{sorted(set(check) - FAST_RI_KEYS)}")
+    source = (check.get("replace") or {}).get(variable, variable)
+    frame = prepare_variant(panel, check, model, entity)
+    grid, rows, cols = permutation_grid(panel, frame, source, entity)
     grids = permuted_grids(grid, scheme, draws, rng)
     if engine == "numpy":
-        design = PermutationDesign(panel, check, model, variable, terms, entity, cluster)
-        observed_t = design.t_stats(panel[variable].to_numpy(dtype=float)[None, :])[0]
+        design = PermutationDesign(panel, check, model, variable, terms, entity, cluster,
+                                   interaction=interaction)
+        observed_t = design.t_stats(design.observed_values()[None, :])[0]
         observed = dict(zip(terms, observed_t, strict=True))
-        values = np.stack([g[rows, cols] for g in grids]) if grids else \
+        values = np.stack([grid_values(g, rows, cols) for g in grids]) if grids else \
             np.empty((0, len(panel)))
         t_perm = design.t_stats(values)
     elif engine == "pandas":
-        frame = prepare_variant(panel, check, model, entity)
         observed = crv1_t(frame, model["dependent"], regressors, terms, entity, cluster)
         t_perm = np.empty((len(grids), len(terms)))
         for b, permuted_grid in enumerate(grids):
             permuted = panel.copy()
-            permuted[variable] = permuted_grid[rows, cols]
+            permuted[source] = grid_values(permuted_grid, rows, cols)
             sample = prepare_variant(permuted, check, model, entity)
             t = crv1_t(sample, model["dependent"], regressors, terms, entity, cluster)
             t_perm[b] = [t[term] for term in terms]
@@ -364,7 +449,7 @@ def permutation_test(panel: pd.DataFrame, check: dict, model: dict, variable: st
 #: Check keys the array engine of :func:`permutation_test` implements (a check with any other
 #: key, e.g. ``lag`` or ``winsorize``, is permuted through :func:`prepare_variant`).
 FAST_RI_KEYS = {"id", "label", "group", "permute", "model", "replace", "drop_years",
-                "drop_countries", "keep_countries"}
+                "drop_countries", "keep_countries", "sample"}
 
 
 class PermutationDesign:
@@ -373,59 +458,74 @@ class PermutationDesign:
     For a matrix of candidate values of ``variable`` (one row per draw, one column per panel
     row) :meth:`t_stats` returns the CRV1 t statistics of ``terms`` in the check's two-way FE
     model, following :func:`prepare_variant` step by step: substitutions (``replace``), row
-    filters (``drop_years``, ``drop_countries``, ``keep_countries``), complete rows on the
-    model's variables, units with at least two rows, centring of ``model["centre"]`` on the
-    sample, interaction products, then the FE regression of :func:`crv1_t` (the FE projected
-    out by least squares on the entity and year dummies of the sample, ``M_D Z = Z - D D^+ Z``,
-    which is the limit the alternating projections of
-    :func:`analysis.inference.partial_out_fixed_effects` converge to; CRV1 with
-    ``n_absorbed`` from :func:`analysis.inference.count_absorbed_parameters` on the sample).
+    filters (``drop_years``, ``drop_countries``, ``keep_countries``, ``sample``), complete rows
+    on the model's variables, units with at least two rows, centring of ``model["centre"]`` on
+    the sample, interaction products, then the FE regression of :func:`crv1_t` (the FE
+    projected out by least squares on the entity and year dummies of the sample,
+    ``M_D Z = Z - D D^+ Z``, the limit the alternating projections of
+    :func:`analysis.inference.partial_out_fixed_effects` converge to; CRV1 with ``n_absorbed``
+    from :func:`analysis.inference.count_absorbed_parameters` on the sample).
+
+    The candidate values are the variable's values *after* the check's substitutions. With
+    ``interaction`` (a term of the model containing ``variable``) they enter that term only,
+    as a separate column centred like the variable; the variable keeps its observed values
+    everywhere else, and a row needs both.
 
     What every draw shares is computed once: the panel columns, the row filters and the
     missing-data pattern of the other variables. Draws are grouped by their estimation sample
     (which depends on where the permuted values are missing); per sample the FE dummies are
     projected out of all its draws at once and the regressions run as stacked matrix
-    products in blocks of ``block`` draws.
+    products in blocks of ``block`` draws. :meth:`t_stats_many` does the same for many
+    outcomes at once (the bench's Monte Carlo of the check's size).
     """
 
     def __init__(self, panel: pd.DataFrame, check: dict, model: dict, variable: str,
                  terms: list[str], entity: str = "iso3", cluster: str = "iso3",
-                 block: int = 256) -> None:
+                 block: int = 256, interaction: str | None = None) -> None:
         unknown = set(check) - FAST_RI_KEYS
         if unknown:
             raise ValueError(f"the array engine does not implement {sorted(unknown)}")
         self.model, self.variable, self.block = model, variable, block
         self.entity, self.cluster = entity, cluster
+        self.interaction = interaction
+        self.perm_name = f"{variable}__permuted" if interaction else variable
         self.replace = dict(check.get("replace") or {})
         for column in self.replace.values():
             if column not in panel:
                 raise DataError(Path(column), f"check {check['id']!r}: column not in the panel")
         self.base = sorted({f for t in model["terms"] for f in t.split(":")})
-        self.needed = list(dict.fromkeys([model["dependent"], *self.base, *model["controls"]]))
+        extra = list(model.get("main_sample") or []) if check.get("sample") == "main" else []
+        self.needed = list(dict.fromkeys([model["dependent"], *self.base, *model["controls"],
+                                          *extra]))
+        if interaction:
+            self.needed.append(self.perm_name)
         self.regressors = [*model["terms"], *model["controls"]]
         self.terms = list(terms)
         self.centre = [v for v in model["centre"] if v in self.needed]
+        if interaction and variable in model["centre"]:
+            self.centre.append(self.perm_name)
         sources = set(self.needed) | set(self.replace.values()) | {variable}
         self.columns = {c: panel[c].to_numpy(dtype=float) for c in sources if c in panel}
-        keep = np.ones(len(panel), dtype=bool)
-        if check.get("drop_years"):
-            keep &= ~panel["year"].isin(check["drop_years"]).to_numpy()
-        if check.get("drop_countries"):
-            keep &= ~panel["iso3"].isin(check["drop_countries"]).to_numpy()
-        if check.get("keep_countries"):
-            keep &= panel["iso3"].isin(check["keep_countries"]).to_numpy()
+        keep = _row_filter(panel, check)
         keys = list(dict.fromkeys([entity, "iso3", "year"]))
         keep &= panel[keys].notna().all(axis=1).to_numpy()
         self.keep = keep
         self.keys = panel[list(dict.fromkeys([entity, "year", cluster]))].reset_index(drop=True)
         self.entity_codes = pd.factorize(panel[entity])[0]
 
-    def _frame_columns(self, values: np.ndarray) -> dict[str, np.ndarray]:
-        """The needed columns for one draw, after the permutation and the substitutions."""
+    def observed_values(self) -> np.ndarray:
+        """The variable's observed values (after the substitutions), one per panel row."""
         columns = dict(self.columns)
-        columns[self.variable] = values
+        for target, source in self.replace.items():
+            columns[target] = columns[source]
+        return columns[self.variable]
+
+    def _frame_columns(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """The needed columns for one draw: the substitutions, then the permuted values."""
+        columns = dict(self.columns)
         for target, source in self.replace.items():  # in order, as prepare_variant does
             columns[target] = columns[source]
+        columns[self.perm_name] = values
         return columns
 
     def _sample(self, columns: dict[str, np.ndarray]) -> np.ndarray:
@@ -435,63 +535,126 @@ class PermutationDesign:
         counts = np.bincount(self.entity_codes[ok], minlength=self.entity_codes.max() + 1)
         return ok & (counts[self.entity_codes] >= 2)
 
+    def _groups(self, values: np.ndarray, extra_mask: np.ndarray | None = None
+                ) -> dict[bytes, tuple[np.ndarray, list[int]]]:
+        """Draws grouped by their estimation sample: {key: (mask, draws)}."""
+        groups: dict[bytes, tuple[np.ndarray, list[int]]] = {}
+        for b in range(values.shape[0]):
+            mask = self._sample(self._frame_columns(values[b]))
+            if extra_mask is not None:
+                mask &= extra_mask
+            key = np.packbits(mask).tobytes()
+            groups.setdefault(key, (mask, []))[1].append(b)
+        return groups
+
     def t_stats(self, values: np.ndarray) -> np.ndarray:
         """CRV1 t of ``terms`` for every row of ``values`` (draws x panel rows): (draws, terms)."""
         values = np.atleast_2d(np.asarray(values, dtype=float))
         out = np.full((values.shape[0], len(self.terms)), np.nan)
-        samples: dict[bytes, list[int]] = {}
-        masks: dict[bytes, np.ndarray] = {}
-        for b in range(values.shape[0]):
-            mask = self._sample(self._frame_columns(values[b]))
-            key = np.packbits(mask).tobytes()
-            samples.setdefault(key, []).append(b)
-            masks[key] = mask
-        for key, draws in samples.items():
-            mask = masks[key]
+        for mask, draws in self._groups(values).values():
             for start in range(0, len(draws), self.block):
                 chunk = draws[start:start + self.block]
                 out[chunk] = self._block(values[chunk], mask)
         return out
 
-    def _block(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """t statistics of draws that share the estimation sample ``mask``."""
-        keys = self.keys[mask].reset_index(drop=True)
-        n, k, n_draws = int(mask.sum()), len(self.regressors), values.shape[0]
-        dependent = self.model["dependent"]
-        Z = np.empty((n, n_draws, 1 + k))  # per draw: y, then the regressors in model order
-        for b in range(n_draws):
+    def _regressors(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """(n, draws, k) regressors of the draws on the sample ``mask``, before the FE."""
+        n, k = int(mask.sum()), len(self.regressors)
+        Z = np.empty((n, values.shape[0], k))
+        for b in range(values.shape[0]):
             columns = {c: v[mask] for c, v in self._frame_columns(values[b]).items()}
             for name in self.centre:
                 columns[name] = columns[name] - columns[name].mean()
             for term in self.model["terms"]:
                 if ":" in term:
-                    columns[term] = np.prod([columns[f] for f in term.split(":")], axis=0)
-            Z[:, b, 0] = columns[dependent]
+                    factors = [self.perm_name if (term == self.interaction
+                                                  and f == self.variable) else f
+                               for f in term.split(":")]
+                    columns[term] = np.prod([columns[f] for f in factors], axis=0)
             for j, name in enumerate(self.regressors):
-                Z[:, b, 1 + j] = columns[name]
-        # FE: project out entity and year dummies of this sample, all draws at once
-        fe = [self.entity, "year"]
+                Z[:, b, j] = columns[name]
+        return Z
+
+    def _fe_projector(self, mask: np.ndarray):
+        """A function removing the entity and year dummies of the sample ``mask``."""
+        keys = self.keys[mask].reset_index(drop=True)
         dummies = np.column_stack([
             (keys[f].to_numpy()[:, None] == np.unique(keys[f].to_numpy())[None, :])
-            for f in fe]).astype(float)
-        flat = Z.reshape(n, -1)
-        flat = flat - dummies @ np.linalg.lstsq(dummies, flat, rcond=None)[0]
-        Z = flat.reshape(n, n_draws, 1 + k).transpose(1, 0, 2)  # (draws, n, 1 + k)
-        y, X = Z[:, :, 0], Z[:, :, 1:]
-        xx = np.einsum("bnk,bnl->bkl", X, X)
-        xy = np.einsum("bnk,bn->bk", X, y)
-        beta = np.linalg.solve(xx, xy[:, :, None])[:, :, 0]
-        resid = y - np.einsum("bnk,bk->bn", X, beta)
+            for f in (self.entity, "year")]).astype(float)
+        pinv = np.linalg.pinv(dummies)
+
+        def project(a: np.ndarray) -> np.ndarray:
+            flat = a.reshape(a.shape[0], -1)
+            return (flat - dummies @ (pinv @ flat)).reshape(a.shape)
+        return project
+
+    def _ssc(self, mask: np.ndarray) -> tuple[float, np.ndarray, int]:
+        keys = self.keys[mask].reset_index(drop=True)
+        n, k = int(mask.sum()), len(self.regressors)
         codes, n_clusters = inference._cluster_codes(keys[self.cluster].to_numpy(), n)
+        n_abs = inference.count_absorbed_parameters(keys, [self.entity, "year"], self.cluster)
+        c = n_clusters / (n_clusters - 1) * (n - 1) / (n - (k + n_abs))
+        return c, codes, n_clusters
+
+    def _block(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """t statistics of draws that share the estimation sample ``mask``."""
+        project = self._fe_projector(mask)
+        X = project(self._regressors(values, mask)).transpose(1, 0, 2)  # (draws, n, k)
+        y = project(self._frame_columns(values[0])[self.model["dependent"]][mask][:, None])[:, 0]
+        xx = np.einsum("bnk,bnl->bkl", X, X)
+        xy = np.einsum("bnk,n->bk", X, y)
+        beta = np.linalg.solve(xx, xy[:, :, None])[:, :, 0]
+        resid = y[None, :] - np.einsum("bnk,bk->bn", X, beta)
+        c, codes, n_clusters = self._ssc(mask)
         member = (codes[None, :] == np.arange(n_clusters)[:, None]).astype(float)  # (G, n)
         scores = np.einsum("gn,bnk->bgk", member, X * resid[:, :, None])
         meat = np.einsum("bgk,bgl->bkl", scores, scores)
         bread = np.linalg.inv(xx)
-        n_abs = inference.count_absorbed_parameters(keys, fe, self.cluster)
-        c = n_clusters / (n_clusters - 1) * (n - 1) / (n - (k + n_abs))
         V = c * bread @ meat @ bread
         idx = [self.regressors.index(t) for t in self.terms]
         return beta[:, idx] / np.sqrt(V[:, idx, idx])
+
+    def t_stats_many(self, values: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
+        """CRV1 t of the first of ``terms`` for every draw (rows of ``values``) and every
+        outcome (rows of ``outcomes``, one value per panel row, NaN outside the rows it is
+        defined on; all outcomes share that pattern): (draws, outcomes). The same statistic
+        as :meth:`t_stats` with the dependent variable replaced by each outcome."""
+        values = np.atleast_2d(np.asarray(values, dtype=float))
+        outcomes = np.atleast_2d(np.asarray(outcomes, dtype=float))
+        defined = ~np.isnan(outcomes[0])
+        if (np.isnan(outcomes) != ~defined[None, :]).any():
+            raise ValueError("every outcome must be missing on the same rows")
+        j = self.regressors.index(self.terms[0])
+        out = np.full((values.shape[0], outcomes.shape[0]), np.nan)
+        for mask, draws in self._groups(values, defined).values():
+            project = self._fe_projector(mask)
+            Y = project(outcomes[:, mask].T)  # (n, R)
+            c, codes, n_clusters = self._ssc(mask)
+            member = (codes[None, :] == np.arange(n_clusters)[:, None]).astype(float)
+            for start in range(0, len(draws), self.block):
+                chunk = draws[start:start + self.block]
+                X = project(self._regressors(values[chunk], mask)).transpose(1, 0, 2)
+                for i, b in enumerate(chunk):
+                    Xb = X[i]
+                    bread = np.linalg.inv(Xb.T @ Xb)
+                    beta = bread @ (Xb.T @ Y)  # (k, R)
+                    resid = Y - Xb @ beta
+                    w = Xb @ bread[:, j]
+                    scores = member @ (w[:, None] * resid)  # (G, R)
+                    out[b] = beta[j] / np.sqrt(c * np.sum(scores**2, axis=0))
+        return out
+
+
+def _row_filter(panel: pd.DataFrame, check: dict) -> np.ndarray:
+    """The rows a check's drop_years, drop_countries and keep_countries keep."""
+    keep = np.ones(len(panel), dtype=bool)
+    if check.get("drop_years"):
+        keep &= ~panel["year"].isin(check["drop_years"]).to_numpy()
+    if check.get("drop_countries"):
+        keep &= ~panel["iso3"].isin(check["drop_countries"]).to_numpy()
+    if check.get("keep_countries"):
+        keep &= panel["iso3"].isin(check["keep_countries"]).to_numpy()
+    return keep
 
 
 def iv_estimate(frame: pd.DataFrame, model: dict, endogenous: str, instrument: str,
@@ -510,9 +673,17 @@ def iv_estimate(frame: pd.DataFrame, model: dict, endogenous: str, instrument: s
     endogenous coefficients are 0. SEs: CRV1 with pyfixest's factor ``G/(G-1)(N-1)/(N-K)``;
     p-values from t(G-1).
 
-    Status: with one endogenous regressor, "identified" if F >= ``min_f`` else "weak
-    instrument: use the AR test"; with several, "not identified" when the smallest SW F is
-    below ``min_f`` (Staiger & Stock's rule of thumb, applied to the conditional F as SW do).
+    With one endogenous regressor and one instrument: the exact AR confidence set
+    (:func:`analysis.inference.anderson_rubin_closed_form`: a bounded interval, the union of
+    two rays or the whole line), the first stage (the instrument's coefficient: its sign says
+    which way the instrument moves the regressor) and the reduced form (the instrument's
+    coefficient in the outcome equation; with one instrument its t^2 is the AR statistic of
+    beta = 0), and the OLS estimate on the same sample for comparison.
+
+    Status: with one endogenous regressor, "identified" if F >= ``min_f`` and the AR set is
+    bounded, else "not informative: weak instrument ..."; with several, "not identified" when
+    the smallest SW F is below ``min_f`` (Staiger & Stock's rule of thumb, applied to the
+    conditional F as SW do).
     """
     from scipy import stats
 
@@ -542,40 +713,68 @@ def iv_estimate(frame: pd.DataFrame, model: dict, endogenous: str, instrument: s
     sw = inference.sanderson_windmeijer_f(E, W, Z, clusters, n_abs)
     ar_stat, ar_p = inference.anderson_rubin(y, E, W, Z, clusters, np.zeros(len(endog_terms)),
                                              n_abs)
+    ols = np.linalg.lstsq(np.column_stack([E, W]), y, rcond=None)[0]
     out = {"params": params, "se": se, "p": p, "n_obs": len(data), "n_clusters": g,
            "endogenous": endog_terms, "instruments": z_terms,
            "first_stage_f": dict(zip(endog_terms, fs, strict=True)),
            "sw_f": dict(zip(endog_terms, sw, strict=True)),
-           "ar_stat": ar_stat, "ar_p": ar_p, "ar_set": None, "ar_set_open": None}
-    if len(endog_terms) == 1:
-        grid = b[0] + se.iloc[0] * np.linspace(-20, 20, 801)
-        runs, open_ = inference.anderson_rubin_set(y, E, W, Z, clusters, grid,
-                                                   n_absorbed=n_abs)
-        out["ar_set"], out["ar_set_open"] = runs, open_
+           "ols": dict(zip(endog_terms, ols[:len(endog_terms)], strict=True)),
+           "ar_stat": ar_stat, "ar_p": ar_p, "ar_set": None}
+    if len(endog_terms) == 1 and len(z_terms) == 1:
+        ar_set = inference.anderson_rubin_closed_form(y, E, W, Z, clusters, 0.95, n_abs)
+        out["ar_set"] = ar_set
+        weak = fs[0] < min_f or not ar_set["bounded"]
+        out["status"] = (f"not informative: weak instrument (first-stage F = {fs[0]:.2f} < "
+                         f"{min_f:g}; AR set {'unbounded' if not ar_set['bounded'] else 'bounded'})"
+                         if weak else "identified")
+    elif len(endog_terms) == 1:
         out["status"] = ("identified" if fs[0] >= min_f
-                         else f"weak instrument (F < {min_f:g}): use the AR test")
+                         else f"not informative: weak instruments (F < {min_f:g})")
     else:
         out["status"] = ("identified" if sw.min() >= min_f
                          else f"not identified (smallest SW F < {min_f:g})")
     return out
 
 
+def format_ar_set(ar_set: dict) -> str:
+    """An exact AR set as text: ``[a, b]``, ``(-inf, a] ∪ [b, inf)``, ``(-inf, inf)``, with
+    bounded or unbounded."""
+    def bound(v: float) -> str:
+        return "∞" if v == np.inf else "−∞" if v == -np.inf else f"{v:.4g}"
+    parts = []
+    for low, high in ar_set["intervals"]:
+        left = "(" if low == -np.inf else "["
+        right = ")" if high == np.inf else "]"
+        parts.append(f"{left}{bound(low)}, {bound(high)}{right}")
+    text = " ∪ ".join(parts) or "empty"
+    return f"{text} ({'bounded' if ar_set['bounded'] else 'unbounded'}: {ar_set['kind']})"
+
+
 def iv_diagnostics_table(ivs: dict[str, dict]) -> pd.DataFrame:
-    """One row per IV check x endogenous term: estimate, CRV1 SE, first-stage F, SW F, AR."""
+    """One row per IV check x endogenous term: estimate, CRV1 SE, OLS on the same sample, the
+    first stage (sign, coefficient, F), SW F, the reduced form and the AR test and set."""
     rows = []
     for check_id, iv in ivs.items():
+        ar_set = iv.get("ar_set")
         for term in iv["endogenous"]:
-            ar_set = "" if iv["ar_set"] is None else (
-                " ∪ ".join(f"[{lo:.4g}, {hi:.4g}]" for lo, hi in iv["ar_set"]) or "empty")
-            if iv["ar_set_open"]:
-                ar_set += " (reaches the grid edge, ±20 SE: may be unbounded)"
-            rows.append({"check": check_id, "term": term, "estimate": iv["params"][term],
+            first = ar_set["first_stage"] if ar_set else None
+            reduced = ar_set["reduced_form"] if ar_set else None
+            rows.append({"check": check_id, "term": term, "N": iv["n_obs"],
+                         "G": iv["n_clusters"], "estimate": iv["params"][term],
                          "SE (CRV1)": iv["se"][term], "p (t(G-1))": iv["p"][term],
+                         "OLS, same sample": iv["ols"][term] if "ols" in iv else np.nan,
+                         "first stage: coefficient": first["estimate"] if first else np.nan,
+                         "first stage: sign": ("" if not first else
+                                               "positive" if first["estimate"] > 0
+                                               else "negative"),
                          "first-stage F (CRV1)": iv["first_stage_f"][term],
                          "SW conditional F": iv["sw_f"][term],
+                         "reduced form: coefficient": reduced["estimate"] if reduced else np.nan,
+                         "reduced form: p (t(G-1))": reduced["p_value"] if reduced else np.nan,
                          "AR test": ("beta = 0" if len(iv["endogenous"]) == 1
                                      else "all endogenous = 0 (joint)"),
-                         "AR p (F(q, G-1))": iv["ar_p"], "AR 95% set": ar_set,
+                         "AR p (F(q, G-1))": iv["ar_p"],
+                         "AR 95% set (exact)": format_ar_set(ar_set) if ar_set else "",
                          "status": iv["status"]})
     return pd.DataFrame(rows)
 
@@ -614,9 +813,16 @@ def run_check(check: dict, model: dict, processed: Path, terms: list[str], boots
                     f"p_wcr[{term}]": np.nan,
                     f"bstd[{term}]": (iv["params"][term] * standardiser(
                         frame, term, model["dependent"]) if present else np.nan)}
+        ar_set = iv.get("ar_set")
         row |= {"iv_first_stage_f_min": min(iv["first_stage_f"].values()),
                 "iv_sw_f_min": min(iv["sw_f"].values()), "iv_ar_p": iv["ar_p"],
-                "iv_status": iv["status"]}
+                "iv_status": iv["status"],
+                "iv_first_stage_coef": (ar_set["first_stage"]["estimate"] if ar_set
+                                        else np.nan),
+                "iv_reduced_form": ar_set["reduced_form"]["estimate"] if ar_set else np.nan,
+                "iv_reduced_form_p": ar_set["reduced_form"]["p_value"] if ar_set else np.nan,
+                "iv_ar_set": format_ar_set(ar_set) if ar_set else "",
+                "iv_ar_bounded": ar_set["bounded"] if ar_set else np.nan}
         return [row], {"iv": iv}
     result = estimate(frame, check["id"], model["dependent"], regressors, (entity, "year"),
                       cluster, ["gpr", *terms], bootstrap)
@@ -631,13 +837,13 @@ def run_check(check: dict, model: dict, processed: Path, terms: list[str], boots
                              f"Leave out {country}", frame=sub))
     if check.get("permute"):
         perm = check["permute"]
-        tested = [t for t in ["gpr", *terms] if perm["variable"] in t.split(":")]
+        tested = perm.get("term", perm["variable"])
         ri = permutation_test(panel, check, model, perm["variable"], perm["scheme"],
-                              int(perm["draws"]), seed, tested, entity, cluster)
+                              int(perm["draws"]), seed, [tested], entity, cluster)
         for term, p in ri.items():
             rows[0][f"p_ri[{term}]"] = p
         rows[0]["ri_scheme"] = perm["scheme"]
-        rows[0]["ri_bench_size"] = RI_SCHEMES[perm["scheme"]]["bench_size"]
+        rows[0]["ri_term"] = tested
         extra["ri"] = ri
     return rows, extra
 
@@ -702,7 +908,8 @@ def display_table(table: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
         columns={"label": "Check", "n_obs": "N", "n_clusters": "G"}).copy()
     kind = table["kind"] if "kind" in table else pd.Series("", index=table.index)
     status = table["iv_status"] if "iv_status" in table else pd.Series(np.nan, index=table.index)
-    not_identified = status.fillna("").astype(str).str.startswith("not identified")
+    not_identified = status.fillna("").astype(str).str.startswith(("not identified",
+                                                                     "not informative"))
     for term in ["gpr", *terms]:
         name = term.replace("gpr", "GPR").replace(":rn", "×RN").replace(":ti", "×TI")
         out[f"b {name}"] = table[f"b[{term}]"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
@@ -950,7 +1157,8 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     spec = load_robustness_spec(spec_path)
     models = load_model_spec(model_spec_path)
     model = {"dependent": models["dependent"], "terms": models["models"][spec["base_model"]],
-             "controls": models["controls"], "centre": models["centre"]}
+             "controls": models["controls"], "centre": models["centre"],
+             "main_sample": model_variables(models)}
     terms = spec["curve_terms"]
     bootstrap = {**models["bootstrap"], "rademacher_enumeration": False, "all_terms": False}
     results: dict[int, tuple[list[dict], dict]] = {}
@@ -991,8 +1199,16 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
         results[tag] = (check_rows, extra)
     rows = []
     ivs: dict[str, dict] = {}
+    sizes = load_sizes()
+    panel, _, _ = variant_panel(None, processed)
+    design = design_summary(prepare_variant(panel, {"id": "main", "sample": "main"}, model),
+                            models)
     for i, check in enumerate(spec["checks"]):
         check_rows, extra = results[i]
+        if check.get("permute"):  # labelled here, from the sizes recorded now (not cached)
+            size = ri_size(check, sizes, design)
+            check_rows = [{**r, "kind": check_kind(check, sizes, design),
+                           "ri_size": np.nan if size is None else size} for r in check_rows]
         rows += check_rows
         if "iv" in extra:
             ivs[check["id"]] = extra["iv"]
@@ -1004,10 +1220,12 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
                 f"Robustness of the base model ({spec['base_model']}): estimates, CRV1 p-values "
                 "(two-sided, t(G-1)), WCR bootstrap p-values (Webb, year effects re-estimated "
                 "in every draw, two-sided symmetric) and randomisation-inference p-values "
-                "(studentised: CRV1 t; (1 + #|t*| >= |t|)/(1 + draws)). RI p-values in "
-                "brackets are placebos: that scheme's size at 5% in make bench lies outside "
-                f"[{SIZE_BAND[0]}, {SIZE_BAND[1]}]. IV rows: see iv_diagnostics; n.i. = not "
-                "identified")
+                "(studentised: CRV1 t; (1 + #|t*| >= |t|)/(1 + draws); for an interaction "
+                "only the interaction is rebuilt from the permuted moderator paths, the main "
+                "effects stay fixed). RI p-values in brackets are placebos: that check's size "
+                "at 5% on this design (make bench BENCH_ARGS=\"--size --record\") lies outside "
+                f"[{SIZE_BAND[0]}, {SIZE_BAND[1]}] or was not measured. IV rows: see "
+                "iv_diagnostics; n.i. = not identified or not informative (weak instrument)")
     if ivs:
         iv_table = iv_diagnostics_table(ivs)
         atomic_write_text(outputs / "iv_diagnostics.csv",
@@ -1015,9 +1233,13 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
                                           lineterminator="\n"))
         frame_table(iv_table, tables / "iv_diagnostics",
                     "IV diagnostics: 2SLS with two-way FE, CRV1 SEs (pyfixest's small-sample "
-                    "factor) and t(G-1) p-values; per endogenous term the cluster-robust "
-                    "first-stage F and the Sanderson–Windmeijer conditional F; "
-                    "Anderson–Rubin test with F(q, G-1) and its 95% set by grid inversion")
+                    "factor) and t(G-1) p-values, and OLS on the same sample; per endogenous "
+                    "term the first stage (the instrument's coefficient and sign, cluster-robust "
+                    "F), the Sanderson–Windmeijer conditional F, the reduced form (the "
+                    "instrument's coefficient in the SYN equation) and the Anderson–Rubin test "
+                    "with F(q, G-1); with one instrument the exact 95% AR set (closed form: "
+                    "bounded only if the first-stage F exceeds F(1, G-1)'s 95% quantile). A "
+                    "weak instrument makes the IV not informative.")
     summary = curve_summary(table, terms)
     frame_table(summary, tables / "specification_curve_summary",
                 "Share of robustness variants that keep the main sign and are significant at 10%")

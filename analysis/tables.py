@@ -6,8 +6,9 @@ linearmodels results with few clusters, and :func:`regression_table` fixes each 
 1. its "Residual Std. Error" is sqrt(model_ss / df_resid), not the residual SE: hidden;
 2. its F statistic is the non-robust one: hidden (the FE and SE rows say what is estimated);
 3. its stars come from the model's own p-values (normal or t(N-K)): replaced by the p-values of
-   the inference the table names (CRV1 with t(G-1), or the WCR bootstrap), for every row; a
-   row without that p-value gets no star (never a star from another method);
+   the inference the table names (the main table: the WCR bootstrap), for every row; a row
+   without that p-value gets no star (never a star from another method); the parentheses hold
+   the standard error the table names (the main table: CRV3), never stargazer's own;
 4. it leaves underscores and other LaTeX specials in names unescaped: labels are escaped;
 5. it prints empty ``$^{}$`` superscripts where a cell has no star: removed;
 
@@ -40,12 +41,14 @@ LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "²": r"$^2$", "<": r"$<$", ">": r"$>$", "≥": r"$\geq$", "≤": r"$\leq$"}
 
 
-STAR_LABELS = {"p_value": "CRV1, t(G-1)", "p_wcr": "WCR bootstrap (Webb)"}
+STAR_LABELS = {"p_value": "CRV1, t(G-1)", "p_wcr": "WCR bootstrap (Webb)",
+               "p_crv3": "CRV3 (MNW), t(G-1)"}
+SE_LABELS = {"std_error": "CRV1 by country", "se_crv3": "CRV3 (MNW) by country"}
 
 #: The p-value conventions every regression-table note states.
 P_VALUE_CONVENTION = (
     "All p-values are two-sided; bootstrap p-values are symmetric (share of |t*| >= |t|). "
-    "CRV1 and CRV3 p-values use t(G-1), Driscoll–Kraay t(T-1). WCR: wild cluster restricted "
+    "CRV1 and CRV3 p-values use t(G-1). WCR: wild cluster restricted "
     "bootstrap-t that re-estimates the year effects in every draw (country effects, nested in "
     "the clusters, partialled out); Webb weights with B = {B:,} draws and seed {seed}; the "
     "Rademacher p enumerates all 2^G sign vectors and counts every draw, the two identity "
@@ -82,18 +85,21 @@ def stars(p: float, levels: tuple[float, ...] = (0.1, 0.05, 0.01)) -> str:
 class _Shim:
     """Stand-in for a linearmodels result carrying exactly the numbers we want printed."""
 
-    def __init__(self, result: ModelResult, p_column: str) -> None:
+    def __init__(self, result: ModelResult, p_column: str, se_column: str = "std_error"
+                 ) -> None:
         self.result = result
         self.p_column = p_column
+        self.se_column = se_column
 
 
-def _model_data(result: ModelResult, p_column: str, dependent_label: str) -> dict:
+def _model_data(result: ModelResult, p_column: str, dependent_label: str,
+                se_column: str = "std_error") -> dict:
     table = result.table
     return {
         "dependent_variable": dependent_label,
         "cov_names": np.array(table.index),
         "cov_values": table["estimate"],
-        "cov_std_err": table["std_error"],
+        "cov_std_err": table[se_column],
         "p_values": table[p_column],
         "conf_int_low_values": table["ci_low"],
         "conf_int_high_values": table["ci_high"],
@@ -113,14 +119,15 @@ def _model_data(result: ModelResult, p_column: str, dependent_label: str) -> dic
 
 def build_stargazer(results: list[ModelResult], labels: dict[str, str], order: list[str],
                     star_source: str = "p_value", dependent_label: str = "SYN",
-                    latex: bool = False) -> Stargazer:
-    """A Stargazer object filled from our results, with the fixes described above."""
+                    latex: bool = False, se_source: str = "std_error") -> Stargazer:
+    """A Stargazer object filled from our results, with the fixes described above: stars from
+    ``star_source``, standard errors in parentheses from ``se_source``."""
     from stargazer import stargazer as sg_module  # slow import (statsmodels): only here
     from stargazer.stargazer import LineLocation, Stargazer
 
-    shims = [_Shim(r, star_source) for r in results]
-    sg_module.RESULTS_CLASSES[_Shim] = lambda shim: _model_data(shim.result, shim.p_column,
-                                                                dependent_label)
+    shims = [_Shim(r, star_source, se_source) for r in results]
+    sg_module.RESULTS_CLASSES[_Shim] = lambda shim: _model_data(
+        shim.result, shim.p_column, dependent_label, shim.se_column)
     table = Stargazer(shims)
     table.show_residual_std_err = False   # fix 1
     table.show_f_statistic = False        # fix 2
@@ -139,7 +146,7 @@ def build_stargazer(results: list[ModelResult], labels: dict[str, str], order: l
     table.add_line("Country FE", ["Yes"] * len(results), LineLocation.FOOTER_TOP)
     table.add_line("Year FE", ["Yes"] * len(results), LineLocation.FOOTER_TOP)
     table.add_line("Clusters (G)", [str(r.n_clusters) for r in results], LineLocation.FOOTER_TOP)
-    se_label = "CRV1 by country"
+    se_label = SE_LABELS[se_source]
     table.add_line("SE type", [se_label] * len(results), LineLocation.FOOTER_TOP)
     star_label = STAR_LABELS[star_source]
     table.add_line("Stars from", [star_label] * len(results), LineLocation.FOOTER_TOP)
@@ -174,8 +181,9 @@ def to_booktabs(latex: str) -> str:
 
 
 def markdown_table(results: list[ModelResult], labels: dict[str, str], order: list[str],
-                   star_source: str = "p_value") -> str:
-    """The same regression table as GitHub Markdown (estimate with stars, SE below)."""
+                   star_source: str = "p_value", se_source: str = "std_error") -> str:
+    """The same regression table as GitHub Markdown (estimate with stars from ``star_source``,
+    the ``se_source`` standard error below)."""
     present = [t for t in order if any(t in r.table.index for r in results)]
     rows = []
     for term in present:
@@ -184,7 +192,7 @@ def markdown_table(results: list[ModelResult], labels: dict[str, str], order: li
             if term in r.table.index:
                 row = r.table.loc[term]
                 est.append(f"{row['estimate']:.4f}{stars(row[star_source])}")
-                se.append(f"({row['std_error']:.4f})")
+                se.append(f"({row[se_source]:.4f})")
             else:
                 est.append("")
                 se.append("")
@@ -195,7 +203,7 @@ def markdown_table(results: list[ModelResult], labels: dict[str, str], order: li
         ["Observations (N)", *[str(r.n_obs) for r in results]],
         ["Clusters (G)", *[str(r.n_clusters) for r in results]],
         ["Within R²", *[f"{r.within_r2:.4f}" for r in results]],
-        ["SE type", *["CRV1 by country"] * len(results)],
+        ["SE type", *[SE_LABELS[se_source]] * len(results)],
         ["Stars from", *[STAR_LABELS[star_source]] * len(results)],
     ]
     for term in [t for t in ("gpr", "gpr:rn", "gpr:ti", "gpr:rn:ti") if t in present]:
@@ -213,18 +221,20 @@ def markdown_table(results: list[ModelResult], labels: dict[str, str], order: li
 
 def write_regression_table(results: list[ModelResult], labels: dict[str, str], order: list[str],
                            stem: Path, title: str, note: str,
-                           star_source: str = "p_value") -> list[Path]:
+                           star_source: str = "p_value", se_source: str = "std_error"
+                           ) -> list[Path]:
     """Write ``stem``.tex (booktabs), .html and .md; returns the paths."""
-    html_table = build_stargazer(results, labels, order, star_source)
+    html_table = build_stargazer(results, labels, order, star_source, se_source=se_source)
     html_table.title(title)
     html_table.add_custom_notes([note])
     html = html_table.render_html().replace("$^{}$", "")
-    tex_table = build_stargazer(results, labels, order, star_source, latex=True)
+    tex_table = build_stargazer(results, labels, order, star_source, latex=True,
+                                se_source=se_source)
     tex_table.title(latex_escape(title))
     tex_table.add_custom_notes([latex_escape(note)])
     tex = to_booktabs(tex_table.render_latex())
-    md = f"**{title}**\n\n" + markdown_table(results, labels, order, star_source) + \
-        f"\n{note}\n"
+    md = f"**{title}**\n\n" + markdown_table(results, labels, order, star_source,
+                                              se_source) + f"\n{note}\n"
     paths = []
     for suffix, text in ((".tex", tex), (".html", html), (".md", md)):
         paths.append(atomic_write_text(stem.with_suffix(suffix), text))
@@ -232,11 +242,13 @@ def write_regression_table(results: list[ModelResult], labels: dict[str, str], o
 
 
 def write_docx(results: list[ModelResult], labels: dict[str, str], order: list[str],
-               path: Path, title: str, note: str) -> Path:
-    """A Word version of the Markdown regression table (python-docx)."""
+               path: Path, title: str, note: str, star_source: str = "p_value",
+               se_source: str = "std_error") -> Path:
+    """A Word version of the Markdown regression table (python-docx), with the same stars and
+    standard errors."""
     from docx import Document
 
-    md = markdown_table(results, labels, order).strip().splitlines()
+    md = markdown_table(results, labels, order, star_source, se_source).strip().splitlines()
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in md if "---" not in line]
     document = Document()
     document.add_heading(title, level=2)

@@ -14,6 +14,7 @@ from analysis.marginal import (
     johnson_neyman,
     marginal_effect,
     marginal_effect_gradient,
+    region_support,
     studentized_band,
 )
 
@@ -275,3 +276,45 @@ def test_binned_inside_the_full_model_includes_the_other_interaction() -> None:
                                coef["x"] + coef["x:z"] * out["z_median"], rtol=1e-10)
     truth = 1 + 0.5 * out["z_median"]
     assert ((out["estimate"] - truth).abs() < 4 * out["std_error"]).all()
+
+
+def test_simultaneous_band_takes_the_quantile_of_the_maximum() -> None:
+    """Two points, four draws: max |t*| over the points per draw = 3, 5, 2, 4; its 0.5
+    quantile (linear interpolation) is 3.5, for both points, against 1.5 and 3.5 pointwise."""
+    t = np.array([[1.0, -5.0, 2.0, -1.0], [3.0, 0.5, -1.0, 4.0]])
+    est, se = np.array([1.0, 2.0]), np.array([0.1, 0.2])
+    sim = studentized_band(est, se, t, level=0.5, simultaneous=True)
+    np.testing.assert_allclose(sim["q"], [3.5, 3.5])
+    np.testing.assert_allclose(sim["ci_low"], est - 3.5 * se)
+    point = studentized_band(est, se, t, level=0.5)
+    np.testing.assert_allclose(point["q"], [1.5, 2.0])
+    assert (sim["q"] >= point["q"]).all()  # a simultaneous band is never narrower
+
+
+def test_johnson_neyman_with_a_simultaneous_critical_value() -> None:
+    """With critical_value = q the region is where |ME| > q SE: where the band excludes 0."""
+    q = 3.1
+    jn = johnson_neyman(_params(), VCOV, "gpr", "rn", df=10, observed_range=(-5.0, 5.0),
+                        critical_value=q)
+    assert jn["critical_value"] == q
+    me = marginal_effect(_params(), VCOV, "gpr", {"rn": np.array(jn["roots"])}, df=10)
+    np.testing.assert_allclose(np.abs(me["t_stat"]), q, rtol=1e-10)
+    pointwise = johnson_neyman(_params(), VCOV, "gpr", "rn", df=10, observed_range=(-5.0, 5.0))
+    # a larger critical value shrinks the significant region
+    assert jn["significant_in_range"][0][0] > pointwise["significant_in_range"][0][0]
+
+
+def test_region_support_by_hand() -> None:
+    values = np.array([0.1, 0.2, 0.5, 0.6, 0.9, 1.0, 1.5, 2.0, 2.5, 3.0])
+    groups = np.array(["A", "A", "B", "B", "C", "C", "C", "D", "D", "D"])
+    both = region_support(values, groups, [(0.5, 1.0), (2.9, 4.0)])
+    assert both["n_inside"] == 5 and both["share"] == 0.5
+    assert both["groups"] == {"B": 2, "C": 2, "D": 1}
+    assert both["supported"] and both["reason"].startswith("supported: 50%")
+    one = region_support(values, groups, [(2.0, 3.0)])  # 30% of N, but only D
+    assert one["supported"] is False and "one country (D)" in one["reason"]
+    few = region_support(values, groups, [(0.0, 0.05)])  # nothing inside
+    assert few["supported"] is False and few["n_inside"] == 0
+    thin = region_support(np.arange(40.0), np.repeat(["A", "B"], 20), [(18.5, 21.0)])
+    assert thin["n_inside"] == 3 and thin["supported"] is False  # 7.5% < 10%, two countries
+    assert region_support(values, groups, [])["supported"] is None

@@ -164,6 +164,108 @@ def test_event_terms_by_hand():
                                [{"ban": 2012, "first": 2010, "last": 2012}, windows[1]])
 
 
+def test_reference_two_years_before_with_an_anticipation_term_by_hand():
+    """Reference k = -2, the rush year k = -1 named as anticipation and kept out of the
+    pre-period; a pooled reference (a list) omits several years; a window may set its own."""
+    grid = nickel.balanced_grid(pd.DataFrame(columns=["exporter", "partner", "year", "hs6",
+                                                      "value_kusd"]),
+                                ["A", "B"], ["X"], ["1"], list(range(2010, 2017)))
+    windows = [{"ban": 2014, "first": 2010, "last": 2016}]
+    frame, terms = nickel.add_event_terms(grid, "A", {"g": ["1"]}, windows, reference=-2,
+                                          anticipation=1)
+    assert terms == ["g_b2014_pre4", "g_b2014_pre3", "g_b2014_ant1", "g_b2014_post0",
+                     "g_b2014_post1", "g_b2014_post2"]
+    a = frame[frame["exporter"] == "A"].set_index("year")
+    assert a.loc[2012, terms].sum() == 0  # the reference year has no dummy
+    assert a.loc[2013, "g_b2014_ant1"] == 1 and a.loc[2013, terms].sum() == 1
+    pre, _post = nickel.pre_post_terms(terms, "g", 2014)
+    assert pre == ["g_b2014_pre4", "g_b2014_pre3"]  # anticipation is not pre-trend
+    assert nickel.anticipation_terms(terms, "g", 2014) == ["g_b2014_ant1"]
+    pooled = [{"ban": 2014, "first": 2010, "last": 2016, "reference": [-4, -3],
+               "anticipation": 2}]
+    frame, terms = nickel.add_event_terms(grid, "A", {"g": ["1"]}, pooled, reference=-1)
+    assert terms == ["g_b2014_ant2", "g_b2014_ant1", "g_b2014_post0", "g_b2014_post1",
+                     "g_b2014_post2"]
+    assert frame.loc[frame["year"].isin([2010, 2011]), terms].to_numpy().sum() == 0
+    with pytest.raises(ValueError, match="reference year 2008"):
+        nickel.add_event_terms(grid, "A", {"g": ["1"]}, windows, reference=[-6, -2])
+    # a second unit's terms carry its prefix
+    _, spill = nickel.add_event_terms(grid, "B", {"g": ["1"]}, windows, reference=-2,
+                                      anticipation=1, prefix="b_")
+    assert spill[0] == "b_g_b2014_pre4" and nickel.pre_post_terms(spill, "g", 2014) == ([], [])
+
+
+def test_spillover_and_dropped_flows_change_the_comparison():
+    chain = synthetic_chain(seed=3)
+    spec = {**SPEC, "event_study": {**SPEC["event_study"], "reference": -2,
+                                    "anticipation": 1}}
+    base = {**SPEC["event_study"]["models"][0]}
+    frame, terms, _, _groups = nickel.model_frame(chain, spec, base)
+    spill, spill_terms, _formula, _ = nickel.model_frame(chain, spec,
+                                                        {**base, "spillover": ["PHL"]})
+    assert [t for t in spill_terms if t.startswith("phl_")] == \
+        ["phl_" + t for t in terms]  # PHL gets the same event-time dummies, prefixed
+    phl = spill[spill["exporter"] == "PHL"]
+    assert phl["phl_ore_b2014_post0"].sum() == len(PARTNERS)  # PHL ore, all partners, 2014
+    assert (spill.loc[spill["exporter"] != "PHL", [t for t in spill_terms
+                                                    if t.startswith("phl_")]] == 0).all().all()
+    dropped, _, _, _ = nickel.model_frame(chain, spec, {**base, "drop_flows_to": ["CHN"]})
+    to_china = dropped[dropped["partner"] == "CHN"]
+    assert set(to_china["exporter"]) == {"IDN"}  # only the treated exporter's China flows
+    assert len(dropped) == len(frame) - (len(EXPORTERS) - 1) * 3 * len(YEARS)
+
+
+def test_size_simulation_flows_have_the_stated_overdispersion_and_persistence():
+    """NB2 (Poisson-gamma) and the persistent lognormal-Poisson variant have mean mu and
+    Var = mu + alpha mu^2; the persistent one's log noise has autocorrelation rho; and
+    overdispersion() recovers alpha and rho from a PPML fit of such flows."""
+    rng = np.random.default_rng(2)
+    codes = {"260400": "ore", "720260": "intermediate", "750120": "intermediate"}
+    alpha = 0.3
+    gathered = {}
+    for name, options in {"nb": {"dispersion": alpha},
+                          "ar": {"dispersion": alpha, "rho": 0.7}}.items():
+        flows = nickel.simulate_flows(rng, ["E1", "E2"], ["P1", "P2"], codes,
+                                      list(range(2000, 2400)), mean_log=4.0, **options)
+        gathered[name] = flows
+    # within a cell over years the mean also moves with the partner x year effect d ~ N(0,
+    # 0.3^2): E y = m, Var y = m + [(1 + alpha) exp(0.09) - 1] m^2
+    for flows in gathered.values():
+        cells = flows.groupby(["exporter", "partner", "hs6"])["value_kusd"]
+        mean, var = cells.mean(), cells.var()
+        implied = ((var - mean) / mean**2).median()
+        assert implied == pytest.approx((1 + alpha) * np.exp(0.09) - 1, rel=0.15)
+    cell = gathered["ar"][(gathered["ar"]["exporter"] == "E1")
+                          & (gathered["ar"]["partner"] == "P1")
+                          & (gathered["ar"]["hs6"] == "260400")].set_index("year")["value_kusd"]
+    logs = np.log(cell.reindex(range(2000, 2400)).dropna())
+    assert np.corrcoef(logs.to_numpy()[1:], logs.to_numpy()[:-1])[0, 1] > 0.5
+    # calibration from a PPML fit on flows of the main design's shape
+    spec = {**SPEC, "event_study": {**SPEC["event_study"], "reference": -2,
+                                    "anticipation": 1}}
+    chain = nickel.simulate_flows(np.random.default_rng(4), EXPORTERS[:5], PARTNERS, CODES,
+                                  YEARS, dispersion=0.2, rho=0.6)
+    frame, _, formula, _ = nickel.model_frame(chain, spec, SPEC["event_study"]["models"][0])
+    calibration = nickel.overdispersion(nickel.fit_ppml(frame, formula), frame)
+    assert calibration["alpha"] == pytest.approx(0.2, rel=0.5)
+    assert 0.3 < calibration["rho"] < 0.8
+
+
+def test_variant_table_by_hand():
+    tests = pd.DataFrame([
+        {"model": "main", "test": "postavg_ore_b2014", "estimate": -4.5, "std_error": 0.3},
+        {"model": "main", "test": "anticipation_ore_b2014", "estimate": 0.2, "std_error": 0.1},
+        {"model": "main", "test": "pretrend_ore_b2014", "p_value": 0.59},
+        {"model": "ref_k1", "test": "postavg_ore_b2014", "estimate": -4.8, "std_error": 0.3},
+        {"model": "dates", "test": "postavg_ore_b2012", "estimate": 0.1, "std_error": 0.2}])
+    table = nickel.variant_table(tests, ["main", "ref_k1", "dates"], ["ore"], [2014])
+    assert list(table["model"]) == ["main", "ref_k1"]  # no 2014 row for the date placebo
+    main = table.iloc[0]
+    assert (main["mean post"], main["SE post"], main["mean anticipation"],
+            main["pre-trend p"]) == (-4.5, 0.3, 0.2, 0.59)
+    assert np.isnan(table.iloc[1]["mean anticipation"])
+
+
 def test_eligible_groups_need_positive_exports_every_year():
     chain = pd.DataFrame({"exporter": ["A", "A", "A"], "partner": ["X", "Y", "X"],
                           "year": [2010, 2011, 2011], "hs6": ["1", "1", "2"],

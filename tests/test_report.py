@@ -57,3 +57,52 @@ def test_battery_shares_count_only_variants_that_estimate_the_term():
     # gpr: two variants (a, m1_own_sample), both positive like main; jackknife excluded
     assert h1["share same sign"] == pytest.approx(1.0)
     assert h1["share p<0.10 (CRV1)"] == pytest.approx(0.5)
+
+
+def _power() -> pd.DataFrame:
+    rows = [("M1", "gpr", 0.05, 0.47, 0.22, "cannot tell"),
+            ("M4", "gpr:rn", -0.40, 0.30, 0.90, "effect detected"),
+            ("M4", "gpr:ti", 0.01, 0.15, 0.01, "no effect as large as the SESOI")]
+    return pd.DataFrame([{"model": m, "term": t, "estimate_sd": b, "mde_sd_units": mde,
+                          "sesoi": 0.2, "tost_p": tost, "verdict": v, "mde_crv1_sd": 0.3,
+                          "mde_crv3_sd": 0.4, "ci90_low_sd": b - 0.1, "ci90_high_sd": b + 0.1,
+                          "sim_reps": 400} for m, t, b, mde, tost, v in rows])
+
+
+def _iv(status: str) -> pd.DataFrame:
+    return pd.DataFrame([{"check": "iv_m1_shift_share", "term": "gpr", "N": 100, "G": 7,
+                          "estimate": 1.9, "p (t(G-1))": 0.19, "first-stage F (CRV1)": 1.70,
+                          "first stage: sign": "negative", "AR p (F(q, G-1))": 0.017,
+                          "AR 95% set (exact)": "(−∞, -1.113] ∪ [0.579, ∞) (unbounded: union "
+                          "of two rays)", "status": status}])
+
+
+def test_findings_say_whether_the_data_can_tell():
+    weak = "not informative: weak instrument (first-stage F = 1.70 < 10; AR set unbounded)"
+    table = findings_table(_estimates(), _robustness(), _power(), _iv(weak)).set_index("term")
+    h1 = table.loc["gpr (M1, N = 100, G = 7)"]
+    assert h1["can the data tell?"] == "cannot tell" and h1["MDE (SD units, WCR)"] == 0.47
+    assert table.loc["gpr:rn (M4, N = 100, G = 7)", "can the data tell?"] == "effect detected"
+    assert table.loc["gpr:ti (M4, N = 100, G = 7)", "can the data tell?"] == \
+        "no effect as large as the SESOI"
+    # H4 has no power row: said so, not left blank
+    assert table.loc["gpr:rn:ti (M5, N = 100, G = 7)", "can the data tell?"] == "not computed"
+    iv = table.loc["gpr (IV, M1, N = 100, G = 7)"]
+    assert iv["verdict"] == "not informative (weak instrument)"
+    assert iv["can the data tell?"].startswith("no: first-stage F = 1.70, first stage negative")
+    assert list(table["hypothesis"]) == ["H1", "H1", "H1", "H2", "H3", "H4"]
+    strong = findings_table(_estimates(), _robustness(), _power(), _iv("identified"))
+    assert strong.set_index("term").loc["gpr (IV, M1, N = 100, G = 7)",
+                                        "verdict"] == "supported (AR p < 0.05)"
+
+
+def test_power_section_states_each_hypothesis(tmp_path):
+    from analysis.report import power_section
+
+    (tmp_path / "tables").mkdir()
+    _power().to_csv(tmp_path / "power.csv", index=False)
+    text = power_section(tmp_path)
+    assert "<b>H1</b>" in text and "the data cannot tell" in text
+    assert "<b>H3</b>" in text and "rule out an effect as large as the SESOI" in text
+    assert "0.47 SD per SD" in text and "power.html was not produced" in text
+    assert "<b>H4</b>" not in text  # no row for it

@@ -51,7 +51,7 @@ def _run(root, checks=CHECKS):
 
 def test_unchanged_checks_are_read_back_with_the_same_bytes(counted, tmp_path, monkeypatch):
     first = _run(tmp_path / "a")
-    assert sorted(counted) == ["heterogeneity", "lags", "loo", "main", "ri"]
+    assert sorted(counted) == ["heterogeneity", "lags", "loo", "main", "ri", "ri_rn"]
     counted.clear()
     second = _run(tmp_path / "a")
     assert counted == []  # nothing estimated
@@ -89,7 +89,7 @@ def test_a_changed_input_file_reestimates_every_check(counted, tmp_path):
     panel.to_parquet(path, index=False)
     counted.clear()
     _run(tmp_path / "a")
-    assert sorted(counted) == ["heterogeneity", "lags", "loo", "main", "ri"]
+    assert sorted(counted) == ["heterogeneity", "lags", "loo", "main", "ri", "ri_rn"]
 
 
 def test_a_damaged_entry_is_reestimated(counted, tmp_path, capsys):
