@@ -23,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from analysis import config, constructs
+from analysis import config, constructs, specs
 from analysis.figures import save_figure
 from analysis.io import (
     DataError,
+    add_verbose_argument,
     atomic_write_text,
+    display_path,
+    parquet_columns,
     read_parquet,
     run_stage,
     write_parquet,
@@ -48,11 +50,14 @@ PRODUCT_STAGES = ("supply", "transformation", "recycling")
 FLOWS = (*PRODUCT_STAGES, "demand")
 
 
-def load_spec(path: Path = config.SPECS / "indices.yaml") -> dict:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the index specification ({error})") from error
+def load_spec(path: Path = config.SPECS / "indices.yaml", processed: Path | None = None) -> dict:
+    """``specs/indices.yaml``, validated (:class:`analysis.specs.IndicesSpec`); with
+    ``processed``, the indicators are checked against the columns of panel_clean.parquet."""
+    context: dict = {"years": (config.FIRST_YEAR, config.LAST_YEAR)}
+    if processed is not None:
+        panel = processed / "panel_clean.parquet"
+        context |= {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
+    return specs.load(path, "indices", context=context)
 
 
 # --------------------------------------------------------------------------- composites
@@ -306,59 +311,32 @@ def event_stock(events: pd.DataFrame, countries: tuple[str, ...], years: tuple[i
     return pd.DataFrame(rows, columns=["iso3", "year", "rn_event_stock"])
 
 
-def read_events(path: Path = config.DATA_RAW / "rn_policy_events.csv") -> pd.DataFrame:
-    try:
-        events = pd.read_csv(path, dtype={"partial": int})
-    except (OSError, ValueError) as error:
-        raise DataError(path, f"unreadable event file ({error})") from error
-    needed = ["event_id", "country", "date", "measure_type", "category", "mineral", "direction",
-              "intensity", "partial", "verified", "source"]
-    from analysis.parsers import require_columns
-
-    require_columns(events, needed, path)
-    if events["source"].isna().any():
-        raise DataError(path, "every event needs a source citation", column="source")
-    if not events["verified"].isin(["yes", "no"]).all():
-        raise DataError(path, "verified must be yes or no", column="verified")
-    return events
+def read_events(path: Path = config.DATA_RAW / "rn_policy_events.csv",
+                spec: dict | None = None) -> pd.DataFrame:
+    """The first build's announcement events, validated row by row
+    (:class:`analysis.specs.PolicyEvent`; with ``spec``, categories and intensities against
+    the scale in specs/indices.yaml)."""
+    spec = spec or load_spec()
+    context = {"levels": spec["rn"]["levels"],
+               "partial_factor": spec["rn"]["first_build"]["partial_factor"]}
+    events = specs.load_table(path, specs.PolicyEvent, context)
+    return events.astype({"intensity": float, "partial": int})
 
 
-def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFrame:
+def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv",
+                  spec: dict | None = None) -> pd.DataFrame:
     """The project's coded resource-nationalism measures (one row per measure, with a source).
 
     Columns: measure_id, country, mineral, measure_type, category, intensity, effective, lifted,
     changes, verified, main, all_events, main_exclusion_reason, source, coding_note. ``main``
     rows enter the main measures-in-force state; ``all_events`` rows the all-measures variant.
-    Coding rules: docs/indices.md ("RN").
+    Coding rules: docs/indices.md ("RN"); every row is validated by
+    :class:`analysis.specs.Measure` against the panel's countries and the intensity scale of
+    ``spec`` (specs/indices.yaml).
     """
-    try:
-        measures = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:
-        raise DataError(path, f"unreadable measures file ({error})") from error
-    from analysis.parsers import require_columns
-
-    needed = ["measure_id", "country", "category", "intensity", "effective", "lifted", "changes",
-              "verified", "main", "all_events", "source"]
-    require_columns(measures, needed, path)
-    if (measures["source"].str.strip() == "").any():
-        raise DataError(path, "every measure needs a source citation", column="source")
-    for column in ("verified", "main", "all_events"):
-        if not measures[column].isin(["yes", "no"]).all():
-            raise DataError(path, f"{column} must be yes or no", column=column)
-    if ((measures["main"] == "yes") & (measures["verified"] != "yes")).any():
-        raise DataError(path, "an unverified measure is marked main=yes", column="main")
-    try:
-        measures["intensity"] = measures["intensity"].astype(float)
-        for _, row in measures[measures["all_events"] == "yes"].iterrows():
-            constructs._to_date(row["effective"])
-            if row["lifted"]:
-                constructs._to_date(row["lifted"])
-            constructs.parse_changes(row["changes"])
-    except ValueError as error:
-        raise DataError(path, f"bad date, level or change entry ({error})") from error
-    if (measures["intensity"] < 0).any():
-        raise DataError(path, "intensities must be >= 0", column="intensity")
-    return measures
+    spec = spec or load_spec()
+    measures = specs.load_table(path, specs.Measure, {"levels": spec["rn"]["levels"]})
+    return measures.astype({"intensity": float})
 
 
 # --------------------------------------------------------------------------- assembly
@@ -831,7 +809,9 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
         events_path: Path = config.DATA_RAW / "rn_policy_events.csv",
         measures_path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFrame:
     say = lambda message: print(f"[indices] {message}", flush=True)
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, processed)
+    events = read_events(events_path, spec)
+    measures = read_measures(measures_path, spec)
     panel = read_parquet(processed / "panel_clean.parquet")
     chain = read_parquet(processed / "trade_chain.parquet")
     bilateral = read_parquet(processed / "trade_bilateral.parquet")
@@ -839,8 +819,6 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     flows = read_parquet(processed / "trade_flows.parquet")
     gprc = read_parquet(processed / "gprc_partners.parquet")
     dyad = read_parquet(processed / "dyad_panel.parquet")
-    events = read_events(events_path)
-    measures = read_measures(measures_path)
     say("building SYN, GPR, RN and TI and their variants")
     indices, record, gpr_weights = build_indices(panel, chain, bilateral, hs6, flows, gprc,
                                                  events, measures, spec)
@@ -900,8 +878,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Build SYN, GPR, RN and TI (and all variants) from data/processed; "
         "choices come from specs/indices.yaml, the coded measures from data/raw/rn_measures.csv.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "indices.yaml")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
-    return run_stage("indices", lambda: run(spec_path=args.spec))
+    return run_stage("indices", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
+                     summary=lambda t: f"SYN, GPR, RN, TI and variants for {len(t)} "
+                     "country-years -> data/processed/panel.parquet")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,14 @@ import yaml
 
 from analysis import config
 from analysis.fetch import load_registry
-from analysis.io import DataError, atomic_write_text, run_stage, sha256_of
+from analysis.io import (
+    DataError,
+    add_verbose_argument,
+    atomic_write_text,
+    display_path,
+    run_stage,
+    sha256_of,
+)
 
 HYPOTHESES = [
     ("H1", "GPR raises regional mineral-chain synergy", "gpr", "M1", "> 0"),
@@ -518,8 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m analysis.report",
         description="Write outputs/report.html (self-contained) and outputs/manifest.json from "
         "the outputs of the earlier stages.")
-    parser.parse_args(argv)
-    return run_stage("report", run)
+    add_verbose_argument(parser)
+    args = parser.parse_args(argv)
+    return run_stage("report", run, verbose=args.verbose or None,
+                     summary=lambda path: f"open {display_path(path)}")
 
 
 if __name__ == "__main__":

@@ -30,37 +30,86 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from linearmodels.panel.utility import AbsorbingEffectError
 from tqdm import tqdm
 
-from analysis import cache, config, inference
+from analysis import cache, config, inference, specs
 from analysis.estimation import add_interactions, estimate
 from analysis.figures import save_figure
-from analysis.io import DataError, atomic_write_text, read_parquet, run_stage
+from analysis.io import (
+    DataError,
+    add_verbose_argument,
+    atomic_write_text,
+    current_log,
+    read_parquet,
+    run_stage,
+    worker_initializer,
+)
 from analysis.models import load_model_spec
 from analysis.tables import frame_table
 
-KNOWN_KEYS = {"id", "label", "group", "replace", "lag", "winsorize", "drop_years",
-              "drop_countries", "keep_countries", "double_demean", "panel", "jackknife",
-              "permute", "iv", "model", "controls_add", "share_by_year", "country_trends"}
 EXTRA = "_x_"  # prefix of the extra regressors a check adds (controls_add, share_by_year, trends)
 
 
-def load_robustness_spec(path: Path = config.SPECS / "robustness.yaml") -> dict:
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the robustness specification ({error})") from error
-    ids = [c["id"] for c in spec["checks"]]
-    if len(set(ids)) != len(ids):
-        raise DataError(path, "duplicate check ids")
-    for check in spec["checks"]:
-        unknown = set(check) - KNOWN_KEYS
-        if unknown:
-            raise DataError(path, f"check {check['id']!r} has unknown keys {sorted(unknown)}; "
-                            f"known keys: {sorted(KNOWN_KEYS)}")
-    return spec
+def load_robustness_spec(path: Path = config.SPECS / "robustness.yaml",
+                         models: dict | None = None, processed: Path | None = None) -> dict:
+    """``specs/robustness.yaml``, validated (:class:`analysis.specs.RobustnessSpec`).
+
+    With the model spec and the processed folder, every entry is also checked against the data:
+    models and variables it names exist, the columns it uses are in its panel, and every
+    country or year it drops or keeps matches rows of its estimation sample
+    (:func:`check_sample`), so no check is a silent copy of another."""
+    context: dict = {}
+    if models is not None:
+        context["models"] = models
+        context["variables"] = {models["dependent"], *models["controls"],
+                                *(f for terms in models["models"].values()
+                                  for t in terms for f in t.split(":"))}
+    if models is not None and processed is not None:
+        context["panel_columns"] = panel_columns(processed)
+        name = specs.read_yaml(path).get("base_model")
+        base = {"dependent": models["dependent"], "controls": models["controls"],
+                "centre": models["centre"], "terms": models["models"].get(name, [])}
+
+        def sample(check: dict) -> pd.DataFrame | None:
+            if name not in models["models"]:
+                return None  # reported as an unknown base_model
+            try:
+                return check_sample(check, base, models, processed)
+            except (DataError, KeyError, ValueError):
+                return None  # the check's other keys are reported by their own validators
+
+        context["sample"] = sample
+    return specs.load(path, "robustness", context=context)
+
+
+def panel_columns(processed: Path) -> dict[str, set[str]]:
+    """The columns a check can use on each panel (the panel files that exist)."""
+    from analysis.io import parquet_columns
+
+    out: dict[str, set[str]] = {}
+    for kind in ("main", "dyad", "dyad_nickel", "chain"):
+        paths = panel_files(kind, processed)
+        if all(p.exists() for p in paths):
+            out[kind] = set().union(*(parquet_columns(p) for p in paths))
+    out.setdefault("main", set())
+    return out
+
+
+def check_sample(check: dict, model: dict, models: dict, processed: Path) -> pd.DataFrame:
+    """The (iso3, year) rows a check estimates on when its row filters (``drop_years``,
+    ``drop_countries``, ``keep_countries``) are left out: its panel, model, substitutions,
+    lags and complete cases, exactly as :func:`prepare_variant` builds them."""
+    check = {k: v for k, v in check.items() if k not in specs.ROW_FILTERS}
+    panel, entity, _ = variant_panel(check.get("panel"), processed)
+    model = model_for(check, model, models)
+    iv = check.get("iv") or {}
+    if iv.get("model"):
+        terms = models["models"][iv["model"]]
+        base = {f for t in terms for f in t.split(":")}
+        model = {**model, "terms": terms, "centre": [c for c in model["centre"] if c in base]}
+    frame = prepare_variant(panel, {"id": check.get("id", "?"), **check}, model, entity)
+    return frame[["iso3", "year"]]
 
 
 # --------------------------------------------------------------------------- panels
@@ -918,8 +967,11 @@ def run_jobs(jobs: list[tuple]):
 
         queue = sorted(jobs, key=_cost, reverse=True)
         saved = os.environ.get("OPENBLAS_NUM_THREADS")
-        with ProcessPoolExecutor(n_workers - 1,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+        log = current_log()
+        pool = ProcessPoolExecutor(n_workers - 1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=worker_initializer,
+                                   initargs=(None if log is None else str(log),))
+        try:
             os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for the workers, started on submit
             try:
                 futures = [pool.submit(_run_job, job) for job in queue]
@@ -935,6 +987,11 @@ def run_jobs(jobs: list[tuple]):
             for future in as_completed([f for f in futures if not f.cancelled()]):
                 yield future.result()
                 bar.update()
+        finally:
+            # on an error (here, in a worker, or in the caller) or Ctrl-C: no job starts any
+            # more and the workers are joined before the error leaves this function, so no
+            # process or thread of the pool outlives it
+            pool.shutdown(wait=True, cancel_futures=True)
     bar.close()
 
 
@@ -947,8 +1004,8 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
         spec_path: Path = config.SPECS / "robustness.yaml",
         model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
     started = time.perf_counter()
-    spec = load_robustness_spec(spec_path)
-    models = load_model_spec(model_spec_path)
+    models = load_model_spec(model_spec_path, processed)
+    spec = load_robustness_spec(spec_path, models, processed)
     model = {"dependent": models["dependent"], "terms": models["models"][spec["base_model"]],
              "controls": models["controls"], "centre": models["centre"]}
     terms = spec["curve_terms"]
@@ -1036,15 +1093,57 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     return table
 
 
+def run_one(check_id: str, processed: Path = config.DATA_PROCESSED,
+            spec_path: Path = config.SPECS / "robustness.yaml",
+            model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
+    """Estimate one check of the spec (validated like the whole battery) and print its rows;
+    writes nothing under outputs/ (``--check``; ``analysis.api.check``). The result is read
+    from, or stored in, the result cache like any check."""
+    models = load_model_spec(model_spec_path, processed)
+    spec = load_robustness_spec(spec_path, models, processed)
+    ids = [c["id"] for c in spec["checks"]]
+    if check_id not in ids:
+        raise DataError(spec_path, f"--check {check_id}: no check with this id"
+                        f"{specs.did_you_mean(check_id, ids)}", entry="checks")
+    check = spec["checks"][ids.index(check_id)]
+    model = {"dependent": models["dependent"], "terms": models["models"][spec["base_model"]],
+             "controls": models["controls"], "centre": models["centre"]}
+    terms = spec["curve_terms"]
+    bootstrap = {**models["bootstrap"], "rademacher_enumeration": False, "all_terms": False}
+    check_model = model_for(check, model, models)
+    key = check_key(check, check_model, models, terms, bootstrap, spec["ri_seed"], processed)
+    stored = cache.load_result("robustness", cache_name(check_id), key)
+    if stored is None:
+        rows, extra = run_check(check, check_model, processed, terms, bootstrap,
+                                spec["ri_seed"], models)
+        cache.store_result("robustness", cache_name(check_id), key,
+                           {"rows": rows, "extra": extra})
+    else:
+        rows = stored["rows"]
+    table = pd.DataFrame(rows)
+    print(display_table(table, terms).to_string(index=False), flush=True)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.robustness",
         description="Run every check in specs/robustness.yaml (a variant of the base model) "
         "and write the robustness table, specification curve, leave-one-out figure and "
-        "heterogeneity tables.")
+        "heterogeneity tables. Every entry is checked against the data first.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "robustness.yaml")
+    parser.add_argument("--check", metavar="ID",
+                        help="estimate only this check and print its row(s); writes nothing "
+                        "under outputs/")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
-    return run_stage("robustness", lambda: run(spec_path=args.spec))
+    if args.check:
+        return run_stage("robustness", lambda: run_one(args.check, spec_path=args.spec),
+                         verbose=True, record=False)
+    return run_stage("robustness", lambda: run(spec_path=args.spec),
+                     verbose=args.verbose or None,
+                     summary=lambda table: f"{len(table)} rows -> outputs/robustness.csv, "
+                     "outputs/tables/robustness.*")
 
 
 if __name__ == "__main__":
