@@ -169,7 +169,7 @@ def _extract_members(source: Source, archive_path: Path, raw_dir: Path) -> list[
     for member in source.members:
         target = source.member_path(raw_dir, member)
         if target.exists():
-            verify_sha256(target, member.sha256)
+            verify_sha256(target, member.sha256, source.name)
             extracted.append(target)
             continue
         try:
@@ -194,7 +194,7 @@ def fetch_source(source: Source, raw_dir: Path = config.DATA_RAW, mirror: Path |
     """
     target = source.cached_path(raw_dir)
     if target.exists() and not update:
-        verify_sha256(target, source.sha256)
+        verify_sha256(target, source.sha256, source.name)
         _say(f"[fetch] {source.name}: cached, sha256 {source.sha256[:12]}… ok")
     elif mirror is not None and source.mirror_path and (mirror / source.mirror_path).exists() \
             and not update:

@@ -92,13 +92,15 @@ def source_of(path: Path) -> str | None:
     return parts[0] if len(parts) > 1 else None
 
 
-def verify_sha256(path: Path, expected: str) -> None:
-    """Raise DataError unless ``path`` exists and hashes to ``expected``."""
+def verify_sha256(path: Path, expected: str, source: str | None = None) -> None:
+    """Raise DataError unless ``path`` exists and hashes to ``expected``. The message names the
+    remedy, ``make refetch SOURCE=<source>`` (``source``: the registry name, by default the
+    first folder of ``path`` under data/raw)."""
     if not path.exists():
         raise DataError(path, "file is missing; run `make data` first")
     actual = sha256_of(path)
     if actual != expected:
-        source = source_of(path)
+        source = source or source_of(path)
         remedy = (f"run `make refetch SOURCE={source}` (it deletes this copy and fetches the "
                   "pinned file again, from DATA_MIRROR or the official URL)" if source else
                   "delete it and fetch it again")

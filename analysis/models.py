@@ -63,8 +63,8 @@ def load_model_spec(path: Path = config.SPECS / "models.yaml",
     the spec names, so a typo is reported against the spec file, the model and the term."""
     context_from = None
     if processed is not None:
-        def context_from(spec):
-            panel = processed / spec.panel
+        def context_from(data):
+            panel = processed / data["panel"]
             return {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
     return specs.load(path, "models", context_from=context_from)
 

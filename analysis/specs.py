@@ -249,20 +249,20 @@ class ModelsSpec(SpecModel):
         terms = {t for ts in self.models.values() for t in ts}
         for term in self.key_terms:
             if term not in terms:
-                raise ValueError(f"key term {term!r} is in no model{did_you_mean(term, terms)}")
+                raise ValueError(f"key_terms: {term!r} is in no model{did_you_mean(term, terms)}")
         if self.marginal_effects.model not in self.models:
-            raise ValueError(f"marginal_effects.model {self.marginal_effects.model!r} is not a "
+            raise ValueError(f"marginal_effects.model: {self.marginal_effects.model!r} is not a "
                              f"model ({', '.join(self.models)})")
         for name in self.centre:
             if name not in {self.focal, *self.moderators}:
-                raise ValueError(f"centre lists {name!r}, which is neither the focal variable "
+                raise ValueError(f"centre: {name!r} is neither the focal variable "
                                  "nor a moderator")
         if self.cluster not in self.fixed_effects:
-            raise ValueError(f"cluster {self.cluster!r} must be one of the fixed effects "
+            raise ValueError(f"cluster: {self.cluster!r} must be one of the fixed effects "
                              f"{self.fixed_effects} (country clusters nest the country effects)")
         for name, ts in self.models.items():
             if self.focal not in ts:
-                raise ValueError(f"model {name} does not include the focal variable "
+                raise ValueError(f"models.{name}: does not include the focal variable "
                                  f"{self.focal!r}")
         unlabelled = [v for v in [self.dependent, self.focal, *self.moderators, *self.controls]
                       if v not in self.labels]
@@ -349,13 +349,20 @@ def rows_match_sample(values: list | None, info: ValidationInfo) -> list | None:
         return values
     column = "year" if info.field_name == "drop_years" else "iso3"
     present = set(sample[column].tolist())
+    what = "years" if column == "year" else "countries"
     for value in values:
         if value not in present:
-            what = "years" if column == "year" else "countries"
             span = (f"{min(present)}–{max(present)}" if column == "year" and present
                     else listing(present))
+            hint = did_you_mean(value, present) if isinstance(value, str) else ""
             raise ValueError(f"{value!r} matches no row of this check's estimation sample "
-                             f"({len(present)} {what}: {span}){did_you_mean(value, present)}")
+                             f"({len(present)} {what}: {span}){hint}")
+    left = present & set(values) if info.field_name == "keep_countries" \
+        else present - set(values)
+    if len(left) < 2:
+        noun = {"years": "year", "countries": "country"}[what] if len(left) == 1 else what
+        raise ValueError(f"leaves {len(left)} {noun} "
+                         f"({listing(left) or 'none'}); an estimate needs at least two")
     return values
 
 
@@ -586,7 +593,7 @@ class GPRSpec(SpecModel):
     @model_validator(mode="after")
     def _after_base(self) -> GPRSpec:
         if self.first_year <= self.base_years[1]:
-            raise ValueError(f"first_year {self.first_year} must come after the weight base "
+            raise ValueError(f"first_year: {self.first_year} must come after the weight base "
                              f"{self.base_years}")
         return self
 
@@ -622,7 +629,7 @@ class TISpec(SpecModel):
                              ("first_build.indicators", self.first_build.indicators)):
             for value in values:
                 if value not in known:
-                    raise ValueError(f"{name} lists {value!r}, which is not a TI indicator"
+                    raise ValueError(f"{name}: {value!r} is not a TI indicator"
                                      f"{did_you_mean(value, known)}")
         return self
 
@@ -661,19 +668,21 @@ class IndicesSpec(SpecModel):
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> IndicesSpec:
         if self.main_method not in self.methods:
-            raise ValueError(f"main_method {self.main_method!r} is not among methods "
+            raise ValueError(f"main_method: {self.main_method!r} is not among methods "
                              f"{self.methods}")
         if self.gpr.first_year > self.window[0]:
-            raise ValueError(f"gpr.first_year {self.gpr.first_year} is after the window's first "
+            raise ValueError(f"gpr.first_year: {self.gpr.first_year} is after the window's first "
                              f"year {self.window[0]}: the main GPR would be missing there")
         columns = _context(info).get("columns")
         if columns is not None:
             where = _context(info).get("columns_file", "the clean panel")
-            names = [*self.rn.indicators, *self.ti.indicators, *self.ti.variant_indicators]
-            for name in names:
-                if name not in columns and name not in DERIVED_INDICATORS:
-                    raise ValueError(f"indicator {name!r} is not a column of {where}"
-                                     f"{did_you_mean(name, columns)}")
+            sections = {"rn.indicators": self.rn.indicators, "ti.indicators": self.ti.indicators,
+                        "ti.variant_indicators": self.ti.variant_indicators}
+            for section, names in sections.items():
+                for name in names:
+                    if name not in columns and name not in DERIVED_INDICATORS:
+                        raise ValueError(f"{section}: indicator {name!r} is not a column of "
+                                         f"{where}{did_you_mean(name, columns)}")
         return self
 
 
@@ -723,10 +732,10 @@ class EventModel(SpecModel):
         spans = sorted((w.first, w.last) for w in self.windows)
         for (_, last), (first, _) in itertools.pairwise(spans):
             if first <= last:
-                raise ValueError(f"model {self.id}: ban windows overlap (a year belongs to one "
-                                 "ban's window)")
+                raise ValueError("windows: ban windows overlap (a year belongs to one ban's "
+                                 "window)")
         if self.drop_exporters and self.treated in self.drop_exporters:
-            raise ValueError(f"model {self.id}: the treated exporter {self.treated} is dropped")
+            raise ValueError(f"drop_exporters: the treated exporter {self.treated} is dropped")
         if self.years is not None:
             _ordered(self.years, f"model {self.id} years")
             for w in self.windows:
@@ -768,21 +777,21 @@ class EventStudySpec(SpecModel):
     def _consistent(self) -> EventStudySpec:
         ids = [m.id for m in self.models]
         if len(set(ids)) != len(ids) or "main" not in ids:
-            raise ValueError("model ids must be unique and include 'main'")
+            raise ValueError("models: model ids must be unique and include 'main'")
         for m in self.models:
             if m.treated not in self.exporters:
-                raise ValueError(f"model {m.id}: treated {m.treated!r} is not an exporter"
+                raise ValueError(f"models[{m.id}].treated: {m.treated!r} is not an exporter"
                                  f"{did_you_mean(m.treated, self.exporters)}")
             for code in m.drop_exporters or []:
                 if code not in self.exporters:
-                    raise ValueError(f"model {m.id}: drop_exporters lists {code!r}, which is "
-                                     f"not an exporter{did_you_mean(code, self.exporters)}")
+                    raise ValueError(f"models[{m.id}].drop_exporters: {code!r} is not an "
+                                     f"exporter{did_you_mean(code, self.exporters)}")
         if self.permutation.base_model not in ids:
-            raise ValueError(f"permutation.base_model {self.permutation.base_model!r} is not a "
+            raise ValueError(f"permutation.base_model: {self.permutation.base_model!r} is not a "
                              "model id")
         grouped = [c for codes in self.groups.values() for c in codes]
         if len(set(grouped)) != len(grouped):
-            raise ValueError("groups must be disjoint (an HS6 code is in two groups)")
+            raise ValueError("groups: must be disjoint (an HS6 code is in two groups)")
         return self
 
 
@@ -844,10 +853,10 @@ class NickelSpec(SpecModel):
                 raise ValueError(f"table_years: {year} lies outside years {self.years}")
         dates = [parse_date(d.date) for d in self.policy_dates]
         if dates != sorted(dates):
-            raise ValueError("policy_dates must be in date order")
+            raise ValueError("policy_dates: must be in date order")
         for d in dates:
             if not lo <= d.year <= hi:
-                raise ValueError(f"policy date {d} lies outside years {self.years}")
+                raise ValueError(f"policy_dates: {d} lies outside years {self.years}")
         for name, group in self.event_study.groups.items():
             for code in group:
                 if code not in codes:
@@ -859,7 +868,7 @@ class NickelSpec(SpecModel):
         for m in self.event_study.models:
             for w in m.windows:
                 if w.first < lo or w.last > hi:
-                    raise ValueError(f"event_study model {m.id}: window {w.first}–{w.last} lies "
+                    raise ValueError(f"event_study.models[{m.id}].windows: {w.first}–{w.last} lies "
                                      f"outside years {self.years}")
         for code in self.figure_exporters:
             if code not in self.event_study.exporters:
@@ -897,7 +906,7 @@ class DependenceView(SpecModel):
     @model_validator(mode="after")
     def _has_materials(self) -> DependenceView:
         if not (self.materials or self.chains or self.all_chains):
-            raise ValueError(f"view {self.name!r} names no materials (materials, chains or "
+            raise ValueError("materials: the view names no materials (materials, chains or "
                              "all_chains)")
         return self
 
@@ -939,7 +948,7 @@ class SupplyRiskSpec(SpecModel):
         countries = _context(info).get("countries")
         names = [v.name for v in self.dependence]
         if len(set(names)) != len(names):
-            raise ValueError("dependence view names must be unique")
+            raise ValueError("dependence: view names must be unique")
 
         def check(name: str, where: str) -> None:
             if name == "ROW":
@@ -957,10 +966,10 @@ class SupplyRiskSpec(SpecModel):
             check(name, "geopolrisk.importers")
         for view in self.dependence:
             for name in [*view.reporters, *view.partners]:
-                check(name, f"dependence view {view.name!r}")
+                check(name, f"dependence[{view.name}]")
             sets = [set(self.groups.get(p, [p])) for p in view.partners]
             if sum(len(s) for s in sets) != len(set().union(*sets)):
-                raise ValueError(f"dependence view {view.name!r}: partner groups overlap, so "
+                raise ValueError(f"dependence[{view.name}].partners: partner groups overlap, so "
                                  "shares would count a flow twice")
         return self
 
@@ -997,6 +1006,8 @@ def _problem(error: Mapping[str, Any]) -> str:
     if error["type"] in ("missing",):
         return "required key is missing"
     value = error.get("input")
+    if error["type"] == "int_type" and isinstance(value, str) and value.strip().isdigit():
+        return f"{value!r} is text, not a number: write {value.strip()} without quotes"
     if isinstance(value, (str, int, float, bool)) or value is None:
         message += f" (got {value!r})"
     return message[0].lower() + message[1:]
@@ -1008,12 +1019,18 @@ def validation_failure(path: Path, error: ValidationError, data: Any,
     errors = error.errors()
     first = min(errors, key=lambda e: 0 if e["type"] != "union_tag_invalid" else 1)
     loc = tuple(first["loc"])
+    problem = _problem(first)
     if row_names is not None and loc and isinstance(loc[0], int):
         entry = row_names(loc[0])
         column = str(loc[1]) if len(loc) > 1 else None
-        return DataError(path, _problem(first), column, entry=entry)
+        return DataError(path, problem, column, entry=entry)
+    # a validator of a whole entry names its field first: "key_terms: 'x' is in no model"
+    named = re.match(r"([A-Za-z_][\w.\[\]]*): (.*)", problem, re.DOTALL)
+    if named:
+        entry = ".".join(p for p in (format_location(loc, data), named.group(1)) if p)
+        return DataError(path, named.group(2), entry=entry)
     entry = format_location(loc, data) or None
-    return DataError(path, _problem(first), entry=entry)
+    return DataError(path, problem, entry=entry)
 
 
 def read_yaml(path: Path) -> Any:
@@ -1051,21 +1068,25 @@ def validate_spec(data: Mapping[str, Any], kind: str, path: Path,
 
 
 def load(path: Path, kind: str | None = None, context: Mapping[str, Any] | None = None,
-         context_from: Callable[[SpecModel], Mapping[str, Any]] | None = None) -> dict:
+         context_from: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None) -> dict:
     """Read, validate and return a spec file as the dict it holds.
 
     ``kind``: the registered model (default: the file's stem, so a spec passed with ``--spec``
     under another name can say which it is). ``context``: the data the spec refers to;
-    ``context_from``: a function of the structurally valid spec that returns that context
-    (for a spec that names its own data file, like ``models.yaml``'s ``panel``). The structure
-    is checked first, so the context is only built for a well-formed spec.
+    ``context_from``: a function of the file's data that returns more context (for a spec
+    that names its own data file, like ``models.yaml``'s ``panel``); if it cannot (a key it
+    needs is missing or malformed), the spec is checked without it and the problem reported.
     """
     path = Path(path)
     kind = kind or spec_kind(path)
     data = read_yaml(path)
-    spec = validate_spec(data, kind, path, context)
+    context = dict(context or {})
     if context_from is not None:
-        validate_spec(data, kind, path, {**(context or {}), **context_from(spec)})
+        try:
+            context |= context_from(data)
+        except (KeyError, TypeError, AttributeError):
+            pass  # the structural check below names what is missing
+    validate_spec(data, kind, path, context)
     return dict(data)
 
 
@@ -1246,24 +1267,28 @@ class PolicyEvent(RowModel):
 
     @field_validator("intensity")
     @classmethod
-    def _intensity(cls, value: str, info: ValidationInfo) -> str:
+    def _number(cls, value: str) -> str:
         try:
-            number = float(value)
+            float(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a number") from None
-        if "category" not in info.data:
-            return value
-        level = _level_of(info.data["category"], info)
-        factor = _context(info).get("partial_factor")
-        if level is None or factor is None or "partial" not in info.data:
-            return value
-        sign = {"tighten": 1.0, "loosen": -1.0, "none": 0.0}.get(info.data.get("direction"), 1.0)
-        expected = level * sign * (factor if info.data["partial"] == "1" else 1.0)
-        if abs(number - expected) > 1e-9:
-            raise ValueError(f"{value} disagrees with the scale in specs/indices.yaml: category "
-                             f"{info.data['category']!r}, partial {info.data['partial']}, "
-                             f"direction {info.data.get('direction')} give {expected:g}")
         return value
+
+    @model_validator(mode="after")
+    def _on_the_scale(self, info: ValidationInfo) -> PolicyEvent:
+        """intensity = level(category) x sign(direction) x (partial_factor if partial), the
+        rule of :func:`analysis.indices.event_intensity`."""
+        level = _level_of(self.category, info)
+        factor = _context(info).get("partial_factor")
+        if level is None or factor is None:
+            return self
+        sign = {"tighten": 1.0, "loosen": -1.0, "none": 0.0}[self.direction]
+        expected = level * sign * (factor if self.partial == "1" else 1.0)
+        if abs(float(self.intensity) - expected) > 1e-9:
+            raise ValueError(f"intensity: {self.intensity} disagrees with the scale in "
+                             f"specs/indices.yaml (category {self.category!r}, direction "
+                             f"{self.direction}, partial {self.partial}: {expected:g})")
+        return self
 
 
 class HS6Entry(RowModel):
@@ -1303,11 +1328,15 @@ def load_table(path: Path, row_model: type[RowModel],
     except (OSError, ValueError) as error:
         problem = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(path, f"unreadable CSV ({problem})") from error
-    missing = [c for c, f in row_model.model_fields.items() if f.is_required()
-               and c not in table.columns]
+    expected = list(row_model.model_fields)
+    for column in table.columns:
+        if column not in expected:
+            raise DataError(path, f"unknown column {column!r}{did_you_mean(column, expected)}; "
+                            f"the columns are {', '.join(expected)}", entry="header")
+    missing = [c for c in expected if c not in table.columns]
     if missing:
-        raise DataError(path, f"required column is missing (found: {', '.join(table.columns)})",
-                        missing[0])
+        raise DataError(path, f"column {missing[0]!r} is missing; the columns are "
+                        f"{', '.join(expected)}", entry="header")
     if table.empty:
         raise DataError(path, "the file has a header but no rows")
     id_column = row_model.id_column

@@ -36,7 +36,8 @@ def _write_inputs(root, checks):
     spec["bootstrap"] = {"B": 999, "weights": "webb", "seed": 3, "rademacher_enumeration": True,
                          "all_terms": True, "band_draws": 199}
     spec["marginal_effects"] = {"model": "M4", "percentiles": [10, 25, 50, 75, 90]}
-    spec["labels"] = {"gpr": "GPR", "gpr:rn": "GPR × RN", "x1": "Control_1"}
+    spec["labels"] = {"syn": "SYN", "gpr": "GPR", "rn": "RN", "ti": "TI", "gpr:rn": "GPR × RN",
+                      "x1": "Control_1", "x2": "Control 2"}
     model_spec = root / "models.yaml"
     model_spec.write_text(yaml.safe_dump(spec, allow_unicode=True))
     check_spec = root / "robustness.yaml"

@@ -278,7 +278,7 @@ def test_spec_checks_overlap_and_row_collisions(tmp_path):
     text = sr.SPEC_FILE.read_text().replace("partners: [CHN, RUS, USA, EU27]",
                                             "partners: [CHN, RUS, USA, EU27, FRA]")
     (tmp_path / "s.yaml").write_text(text)
-    with pytest.raises(DataError, match="column 'partners'.*overlap"):
+    with pytest.raises(DataError, match=r"dependence\[central_asia_destinations\]\.partners: .*overlap"):
         sr.load_spec(tmp_path / "s.yaml")
     views = {"groups": {}, "dependence": [
         {"name": "a", "direction": "imports", "reporters": ["CHN"], "partners": ["KAZ"],
