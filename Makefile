@@ -71,8 +71,12 @@ $(DEPS_MK): tools/make_deps.py $(wildcard analysis/*.py)
 JOBS ?= 2
 SUBMAKE := $(MAKE) --no-print-directory -j$(JOBS)
 
+# Ctrl-C: every running stage prints one line; the sub-make's "*** [...] Interrupt" and
+# "Error 130" notes for those stages are left out (make itself still says it was interrupted).
+MAKE_NOTES := '^make\[[0-9]+\]: \*\*\* \[.*\] (Interrupt|Error 130)$$'
+
 all: ## set up, fetch, and run every stage through outputs/report.html (JOBS stages at a time)
-	@$(SUBMAKE) $(REPORT_OUT)
+	@$(SUBMAKE) $(REPORT_OUT) 2> >(trap '' INT; grep --line-buffered -v -E $(MAKE_NOTES) >&2)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'

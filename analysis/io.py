@@ -332,12 +332,30 @@ def worker_initializer(log: str | None) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the parent blocked SIGINT while it started this process (see block_interrupts); a Ctrl-C
+    # that arrived meanwhile is pending here and is now discarded, ignored
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if log:
         try:
             stream = open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (process-long)
         except OSError:
             return
         sys.stdout = sys.stderr = stream
+
+
+@contextmanager
+def block_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back while worker processes start: they inherit the blocked signal,
+    so a Ctrl-C during their start-up cannot interrupt their imports (a traceback each); the
+    parent receives it as soon as the block ends, and each worker discards it in
+    :func:`worker_initializer`."""
+    import signal
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def run_stage(stage: str, action: Callable[[], object],
@@ -357,7 +375,10 @@ def run_stage(stage: str, action: Callable[[], object],
     Every output is written atomically, so none of these leaves a half-written file.
     """
     global _CURRENT_LOG
+    import signal
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C -> KeyboardInterrupt
     verbose = verbose_from_environment() if verbose is None else verbose
     console_out, console_err = sys.stdout, sys.stderr
     path = log_path(stage)

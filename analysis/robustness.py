@@ -40,6 +40,7 @@ from analysis.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
+    block_interrupts,
     current_log,
     read_parquet,
     run_stage,
@@ -968,7 +969,8 @@ def run_jobs(jobs: list[tuple]):
         try:
             os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for the workers, started on submit
             try:
-                futures = [pool.submit(_run_job, job) for job in queue]
+                with block_interrupts():  # a Ctrl-C now reaches this process, not the workers
+                    futures = [pool.submit(_run_job, job) for job in queue]
             finally:
                 if saved is None:
                     os.environ.pop("OPENBLAS_NUM_THREADS", None)
