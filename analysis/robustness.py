@@ -1090,17 +1090,17 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     return table
 
 
-def run_one(check_id: str, processed: Path = config.DATA_PROCESSED,
-            spec_path: Path = config.SPECS / "robustness.yaml",
-            model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
-    """Estimate one check of the spec (validated like the whole battery) and print its rows;
-    writes nothing under outputs/ (``--check``; ``analysis.api.check``). The result is read
-    from, or stored in, the result cache like any check."""
+def check_rows(check_id: str, processed: Path = config.DATA_PROCESSED,
+               spec_path: Path = config.SPECS / "robustness.yaml",
+               model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
+    """The robustness-table rows of one check of the spec (validated like the whole battery),
+    as :func:`run` computes them; read from, or stored in, the result cache like any check.
+    Writes nothing under outputs/ (``--check``; :func:`analysis.api.check`)."""
     models = load_model_spec(model_spec_path, processed)
     spec = load_robustness_spec(spec_path, models, processed)
     ids = [c["id"] for c in spec["checks"]]
     if check_id not in ids:
-        raise DataError(spec_path, f"--check {check_id}: no check with this id"
+        raise DataError(spec_path, f"no check with the id {check_id!r}"
                         f"{specs.did_you_mean(check_id, ids)}", entry="checks")
     check = spec["checks"][ids.index(check_id)]
     model = {"dependent": models["dependent"], "terms": models["models"][spec["base_model"]],
@@ -1117,7 +1117,15 @@ def run_one(check_id: str, processed: Path = config.DATA_PROCESSED,
                            {"rows": rows, "extra": extra})
     else:
         rows = stored["rows"]
-    table = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def run_one(check_id: str, processed: Path = config.DATA_PROCESSED,
+            spec_path: Path = config.SPECS / "robustness.yaml",
+            model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
+    """``--check ID``: :func:`check_rows`, printed as the robustness table shows them."""
+    table = check_rows(check_id, processed, spec_path, model_spec_path)
+    terms = load_robustness_spec(spec_path)["curve_terms"]
     print(display_table(table, terms).to_string(index=False), flush=True)
     return table
 
