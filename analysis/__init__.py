@@ -8,7 +8,7 @@ import signal as _signal
 import sys as _sys
 import threading as _threading
 
-__version__ = "0.2.0"
+__version__ = "0.1.0"
 
 
 def _stage_name() -> str | None:

@@ -94,9 +94,18 @@ COLUMN_LABELS = {
     "mean_exposure_weight": "mean exposure weight", "top_export_hs6": "top export HS6",
     "top_export_share": "its share", "top_import_hs6": "top import HS6",
     "top_import_share": "its share ", "source_rows": "source rows",
+    "share_value": "share by value", "share_quantity": "share by quantity",
     "matched_with_data": "matched with data", "dropped_why": "why dropped",
     "panel_rows_without_source_row": "panel rows without a source row",
 }
+
+
+#: Labels of the pipeline's index and term names where a table lists them as values (the
+#: columns named in :data:`LABELLED_COLUMNS`); specs/models.yaml uses the same labels.
+TERM_LABELS = {"syn": "SYN", "gpr": "GPR", "rn": "RN", "ti": "TI", "rn_events": "RN events",
+               "gpr:rn": "GPR × RN", "gpr:ti": "GPR × TI", "rn:ti": "RN × TI",
+               "gpr:rn:ti": "GPR × RN × TI"}
+LABELLED_COLUMNS = ("term", "index", "moderator")
 
 
 def readable(column: object) -> str:
@@ -411,7 +420,18 @@ def _cells(frame: pd.DataFrame, float_format: str) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column in frame.columns:
         values = frame[column]
-        if pd.api.types.is_bool_dtype(values):
+        if column in LABELLED_COLUMNS and values.dtype == object:
+            values = values.map(lambda v: TERM_LABELS.get(v, v))
+        whole = pd.api.types.is_float_dtype(values) and values.notna().any() and bool(
+            (values.dropna() == values.dropna().round()).all()) and column not in (
+            "estimate", "main_estimate")
+        if column == "value" and pd.api.types.is_float_dtype(values):
+            # a column of mixed statistics: counts print as whole numbers
+            out[column] = values.map(lambda v: "" if pd.isna(v) else (
+                f"{int(v)}" if float(v).is_integer() else float_format % v))
+        elif whole and (values.abs() >= 1).any():
+            out[column] = values.map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+        elif pd.api.types.is_bool_dtype(values):
             out[column] = values.map(lambda v: "yes" if v else "")
         elif pd.api.types.is_integer_dtype(values):
             out[column] = values.map(lambda v: "" if pd.isna(v) else f"{int(v)}")
@@ -522,6 +542,26 @@ def latex_frame(frame: pd.DataFrame, caption: str, float_format: str = "%.4f") -
     return head + inner
 
 
+def html_frame(frame: pd.DataFrame, caption: str | None = None, float_format: str = "%.4f",
+               html_cells: dict[str, list[str]] | None = None) -> str:
+    """A data table as HTML: a ``<caption>``, readable headers, numbers right-aligned, the cell
+    text of :func:`_cells`. ``html_cells``: columns given as ready HTML (links, abbreviations)."""
+    cells = _cells(frame, float_format)
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    head = "".join(f"<th>{html_text(readable(c))}</th>" for c in frame.columns)
+    given = html_cells or {}
+    rows = []
+    for i, row in enumerate(cells.itertuples(index=False)):
+        out = []
+        for column, value, num in zip(frame.columns, row, numeric, strict=True):
+            text = given[column][i] if column in given else html_text(value)
+            out.append(f"<td class='num'>{text}</td>" if num else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(out) + "</tr>\n")
+    title = f"<caption>{html_text(caption)}</caption>" if caption else ""
+    return (f"<table class='data'>{title}\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
+            + "".join(rows) + "</tbody></table>\n")
+
+
 def frame_table(frame: pd.DataFrame, stem: Path, caption: str, float_format: str = "%.4f"
                 ) -> list[Path]:
     """A plain data table as Markdown, HTML (with a caption) and LaTeX (:func:`latex_frame`),
@@ -533,14 +573,7 @@ def frame_table(frame: pd.DataFrame, stem: Path, caption: str, float_format: str
           + shown.to_markdown(index=False, disable_numparse=True,
                               colalign=["right" if pd.api.types.is_numeric_dtype(frame[c])
                                         else "left" for c in frame.columns]) + "\n")
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
-    head = "".join(f"<th>{html_text(h)}</th>" for h in headers)
-    rows = "".join("<tr>" + "".join(f"<td class='num'>{html_text(v)}</td>" if num
-                                     else f"<td>{html_text(v)}</td>"
-                                     for v, num in zip(row, numeric, strict=True)) + "</tr>\n"
-                   for row in cells.itertuples(index=False))
-    html = (f"<table class='data'><caption>{html_text(caption)}</caption>\n"
-            f"<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}</tbody></table>\n")
+    html = html_frame(frame, caption, float_format)
     tex = latex_frame(frame, caption, float_format)
     return [atomic_write_text(stem.with_suffix(".md"), md),
             atomic_write_text(stem.with_suffix(".html"), html),
