@@ -486,6 +486,12 @@ class HeterogeneitySpec(SpecModel):
     groups: list[GroupSpec] = Field(default_factory=list)
     by_chain: StrictBool = False
 
+    @model_validator(mode="after")
+    def _something(self) -> HeterogeneitySpec:
+        if not self.groups and not self.by_chain:
+            raise ValueError("groups: list at least one group, or set by_chain: true")
+        return self
+
 
 @register("robustness")
 class RobustnessSpec(SpecModel):
