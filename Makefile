@@ -79,7 +79,7 @@ all: ## set up, fetch, and run every stage through outputs/report.html (JOBS sta
 	@$(SUBMAKE) $(REPORT_OUT) 2> >(trap '' INT; grep --line-buffered -v -E $(MAKE_NOTES) >&2)
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv with the pinned dependencies (requirements.lock)
 

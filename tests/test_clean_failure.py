@@ -11,7 +11,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
+import pytest
 import yaml
 
 from analysis import io, robustness
@@ -101,3 +103,36 @@ def test_ctrl_c_gives_one_line_and_leaves_no_process(tmp_path):
             break
         time.sleep(0.25)
     assert left == [], f"processes left in the group: {left}"
+
+
+def test_a_read_only_outputs_folder_is_named_not_a_temporary_file(tmp_path, monkeypatch, capsys):
+    """The write fails where the temporary file is created; the message names the output."""
+    import tempfile
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", str(Path(dir) / ".x.csv.abc.part"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    target = tmp_path / "outputs" / "estimates.csv"
+    code = io.run_stage("models", lambda: io.atomic_write_text(target, "x\n"), verbose=False,
+                        record=False)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "outputs/estimates.csv: cannot write here (Permission denied" in err
+    assert ".part" not in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders: the "
+                    "read-only case is simulated in the test above")
+def test_a_real_read_only_folder(tmp_path, capsys):
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        code = io.run_stage("models", lambda: io.atomic_write_text(folder / "e.csv", "x\n"),
+                            verbose=False, record=False)
+    finally:
+        folder.chmod(0o755)
+    err = capsys.readouterr().err
+    assert code == 2 and "e.csv: cannot write here (Permission denied" in err
+    assert ".part" not in err
