@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -288,8 +290,9 @@ class _ConsoleLine:
         if live:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=None, desc=f"[{stage}]", bar_format="{desc} {elapsed} {postfix}",
-                            file=stream, leave=False, dynamic_ncols=True, mininterval=0.2)
+            width = max(40, shutil.get_terminal_size((100, 20)).columns - 1)
+            self.bar = tqdm(total=None, desc=f"[{stage}]", bar_format="{desc} {elapsed}{postfix}",
+                            file=stream, leave=False, ncols=width, mininterval=0.2)
             self._thread = threading.Thread(target=self._tick, name=f"{stage}-progress",
                                             daemon=True)
             self._thread.start()
@@ -303,10 +306,10 @@ class _ConsoleLine:
         if self.bar is None:
             return
         prefix = f"[{self.stage}]"
-        text = line.strip()
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).strip()  # a nested bar's cursor moves
         if text.startswith(prefix):
             text = text[len(prefix):].strip()
-        width = max(20, shutil.get_terminal_size((100, 20)).columns - len(prefix) - 12)
+        width = max(20, shutil.get_terminal_size((100, 20)).columns - len(prefix) - 14)
         self.bar.set_postfix_str(text[:width], refresh=True)
 
     def close(self) -> None:
@@ -397,7 +400,12 @@ def run_stage(stage: str, action: Callable[[], object],
     started = time.perf_counter()
     outcome: tuple[int, str, TextIO]
     try:
-        with redirect_stdout(tee_out), redirect_stderr(tee_err):  # type: ignore[type-var]
+        with redirect_stdout(tee_out), redirect_stderr(tee_err), \
+                warnings.catch_warnings():  # type: ignore[type-var]
+            # warnings go to the log (and, verbose, to the console), whoever else listens
+            warnings.showwarning = lambda message, category, filename, lineno, file=None, \
+                line=None: tee_err.write(warnings.formatwarning(message, category, filename,
+                                                                lineno, line))
             result = action()
             if record:
                 record_timing(stage, time.perf_counter() - started)
