@@ -165,6 +165,18 @@ class MarginalEffectsSpec(SpecModel):
     percentiles: list[Annotated[float, Field(gt=0, lt=100)]] = Field(min_length=1)
 
 
+class PowerSpec(SpecModel):
+    """What the design can detect (minimum detectable effects, equivalence tests)."""
+
+    alpha: float = Field(gt=0, lt=1)
+    power: float = Field(gt=0, lt=1)
+    sesoi_sd: float = Field(gt=0)
+    reps: StrictInt = Field(gt=0)
+    bootstrap_draws: StrictInt = Field(gt=0)
+    calibration_reps: StrictInt = Field(gt=0)
+    seed: StrictInt
+
+
 REGISTRY: dict[str, type[SpecModel]] = {}
 
 
@@ -210,6 +222,7 @@ class ModelsSpec(SpecModel):
     marginal_effects: MarginalEffectsSpec
     models: dict[StrictStr, list[StrictStr]] = Field(min_length=1)
     labels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    power: PowerSpec | None = None
 
     @field_validator("dependent", "focal", "cluster")
     @classmethod
@@ -285,10 +298,32 @@ def term_label(term: str, labels: Mapping[str, str]) -> str:
 
 
 # =========================================================================== robustness.yaml
+#: Randomisation-inference schemes when the stage does not say (context ``schemes``: the keys
+#: of analysis.robustness.RI_SCHEMES).
+RI_SCHEMES = ("countries", "years", "shift")
+
+
 class PermuteSpec(SpecModel):
     variable: StrictStr
-    scheme: Literal["countries", "years", "shift"]
+    scheme: StrictStr
     draws: StrictInt = Field(ge=0)
+    term: StrictStr | None = None  # the statistic's term (default: the variable)
+
+    @field_validator("scheme")
+    @classmethod
+    def _scheme(cls, value: str, info: ValidationInfo) -> str:
+        schemes = list(_context(info).get("schemes", RI_SCHEMES))
+        if value not in schemes:
+            raise ValueError(f"{value!r} is not a permutation scheme ({', '.join(schemes)})"
+                             f"{did_you_mean(value, schemes)}")
+        return value
+
+    @model_validator(mode="after")
+    def _term(self) -> PermuteSpec:
+        if self.term is not None and self.variable not in self.term.split(":"):
+            raise ValueError(f"term: {self.term!r} does not contain the permuted variable "
+                             f"{self.variable!r}")
+        return self
 
 
 class IVSpec(SpecModel):
@@ -386,6 +421,7 @@ class CheckSpec(SpecModel):
     jackknife: StrictBool | None = None
     permute: PermuteSpec | None = None
     iv: IVSpec | None = None
+    sample: Literal["main"] | None = None  # restrict to the main estimation sample
     drop_years: list[Year] | None = None
     drop_countries: list[StrictStr] | None = None
     keep_countries: list[StrictStr] | None = None
@@ -610,10 +646,36 @@ class RNFirstBuild(SpecModel):
     min_weight_share: float = Field(gt=0, le=1)
 
 
+class CoverageSpec(SpecModel):
+    """RN events as trade-weighted coverage (Revision 3)."""
+
+    weight_years: Years
+    base_weight_years: Years | None = None
+    scale: float = Field(gt=0)
+
+    @field_validator("weight_years", "base_weight_years")
+    @classmethod
+    def _years(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if value is not None:
+            _ordered(value, info.field_name)
+            if value[0] < TRADE_YEARS[0] or value[1] > TRADE_YEARS[1]:
+                raise ValueError(f"{value} lies outside the trade data ({TRADE_YEARS[0]}–"
+                                 f"{TRADE_YEARS[1]})")
+        return value
+
+
 class RNSpec(SpecModel):
     levels: dict[StrictStr, Annotated[float, Field(ge=0)]] = Field(min_length=1)
+    coverage: CoverageSpec | None = None
     indicators: dict[StrictStr, IndicatorSpec] = Field(min_length=1)
     first_build: RNFirstBuild
+
+    @model_validator(mode="after")
+    def _scale(self) -> RNSpec:
+        if self.coverage is not None and max(self.levels.values()) > self.coverage.scale:
+            raise ValueError(f"coverage.scale: {self.coverage.scale:g} is below the highest "
+                             f"level ({max(self.levels.values()):g}), so coverage could exceed 1")
+        return self
 
 
 class TIFirstBuild(SpecModel):
@@ -621,16 +683,25 @@ class TIFirstBuild(SpecModel):
     min_weight_share: float = Field(gt=0, le=1)
 
 
+class TICapacitySpec(SpecModel):
+    method: Literal[WEIGHTING_METHODS]  # type: ignore[valid-type]
+    indicators: dict[StrictStr, IndicatorSpec] = Field(min_length=1)
+
+
 class TISpec(SpecModel):
+    label: StrictStr | None = None
+    method: Literal[WEIGHTING_METHODS] | None = None  # type: ignore[valid-type]
     log1p: list[StrictStr] = Field(default_factory=list)
     indicators: dict[StrictStr, IndicatorSpec] = Field(min_length=1)
-    broad_indicators: list[StrictStr] = Field(min_length=1)
+    broad_indicators: list[StrictStr] = Field(default_factory=list)
+    capacity: TICapacitySpec | None = None
     variant_indicators: dict[StrictStr, IndicatorSpec] = Field(default_factory=dict)
     first_build: TIFirstBuild
 
     @model_validator(mode="after")
     def _subsets(self) -> TISpec:
-        known = {*self.indicators, *self.variant_indicators}
+        known = {*self.indicators, *self.variant_indicators,
+                 *(self.capacity.indicators if self.capacity else {})}
         for name, values in (("log1p", self.log1p), ("broad_indicators", self.broad_indicators),
                              ("first_build.indicators", self.first_build.indicators)):
             for value in values:
@@ -683,7 +754,9 @@ class IndicesSpec(SpecModel):
         if columns is not None:
             where = _context(info).get("columns_file", "the clean panel")
             sections = {"rn.indicators": self.rn.indicators, "ti.indicators": self.ti.indicators,
-                        "ti.variant_indicators": self.ti.variant_indicators}
+                        "ti.variant_indicators": self.ti.variant_indicators,
+                        "ti.capacity.indicators": (self.ti.capacity.indicators
+                                                   if self.ti.capacity else {})}
             for section, names in sections.items():
                 for name in names:
                     if name not in columns and name not in DERIVED_INDICATORS:
@@ -710,10 +783,15 @@ class PolicyDate(SpecModel):
         return value
 
 
+Reference = StrictInt | list[StrictInt]  # an event time, or several pooled into one level
+
+
 class BanWindow(SpecModel):
     ban: Year
     first: Year
     last: Year
+    reference: Reference | None = None
+    anticipation: StrictInt | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _order(self) -> BanWindow:
@@ -732,6 +810,10 @@ class EventModel(SpecModel):
     fixed_effects: StrictStr | None = None
     drop_exporters: list[StrictStr] | None = None
     years: Years | None = None
+    reference: Reference | None = None
+    anticipation: StrictInt | None = Field(default=None, ge=0)
+    spillover: list[StrictStr] | None = None
+    drop_flows_to: list[StrictStr] | None = None
 
     @model_validator(mode="after")
     def _windows(self) -> EventModel:
@@ -764,7 +846,8 @@ class EventStudySpec(SpecModel):
     fixed_effects: StrictStr
     cluster: StrictStr
     pyfixest: dict[StrictStr, float] = Field(default_factory=dict)
-    reference: StrictInt = Field(lt=0)
+    reference: Reference
+    anticipation: StrictInt = Field(default=0, ge=0)
     models: list[EventModel] = Field(min_length=1)
     permutation: PermutationSpec
 
@@ -792,6 +875,19 @@ class EventStudySpec(SpecModel):
                 if code not in self.exporters:
                     raise ValueError(f"models[{m.id}].drop_exporters: {code!r} is not an "
                                      f"exporter{did_you_mean(code, self.exporters)}")
+        for m in self.models:
+            for i, w in enumerate(m.windows):
+                reference = w.reference if w.reference is not None else (
+                    m.reference if m.reference is not None else self.reference)
+                for k in reference if isinstance(reference, list) else [reference]:
+                    if k >= 0 or not w.first <= w.ban + k:
+                        raise ValueError(f"models[{m.id}].windows[{i}]: reference event time "
+                                         f"{k} (year {w.ban + k}) must be before the ban and "
+                                         f"inside the window {w.first}–{w.last}")
+            for code in [*(m.spillover or []), *(m.drop_flows_to or [])]:
+                problem = iso3_problem(code)
+                if problem:
+                    raise ValueError(f"models[{m.id}]: {problem}")
         if self.permutation.base_model not in ids:
             raise ValueError(f"permutation.base_model: {self.permutation.base_model!r} is not a "
                              "model id")
@@ -1103,6 +1199,8 @@ class RowModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id_column: ClassVar[str]
+    #: Columns the file may leave out (every other field must be a column of the header).
+    optional_columns: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
     @classmethod
@@ -1154,14 +1252,34 @@ class Measure(RowModel):
     * ``changes``: ``date=level;...`` with dates inside [effective, lifted) in order and levels
       on the scale;
     * ``main = yes`` needs ``verified = yes``; ``main`` or ``all_events = yes`` needs a date;
+    * ``groups``: chains of the HS6 map (``;``-separated); ``rule``: coding rules of
+      :data:`RULES`; ``second_build_main``: yes/no (these three columns, of the Revision 3
+      coding, may be absent, as may ``main_exclusion_reason``);
     * ``source``: not blank.
     """
 
     id_column: ClassVar[str] = "measure_id"
     NEVER_IN_FORCE: ClassVar[str] = "FLAG:never_in_force"
+    #: Revision 3 columns (the coverage coding) and the Revision 2 exclusion reason: a file
+    #: of either revision may leave them out.
+    optional_columns: ClassVar[frozenset[str]] = frozenset(
+        {"groups", "rule", "second_build_main", "main_exclusion_reason"})
+    #: The coding rules a row may name in ``rule`` (docs/indices.md, "RN"; Revision 3), and
+    #: those that keep a measure out of the main state and out of every state. A stage may
+    #: pass its own sets in the context (``rules``, ``rules_not_main``, ``rules_not_any``).
+    RULES: ClassVar[tuple[str, ...]] = (
+        "documented_dates", "broad_scope", "uncertain_start_later_date", "unknown_lift",
+        "implemented_by_later_measures", "one_off_act", "never_in_force", "no_chain_group",
+        "no_effective_date", "unverified", "other_type", "non_state", "not_strategic")
+    RULES_NOT_MAIN: ClassVar[frozenset[str]] = frozenset(
+        {"one_off_act", "never_in_force", "no_chain_group", "no_effective_date", "unverified",
+         "other_type", "non_state", "not_strategic"})
+    RULES_NOT_ANY: ClassVar[frozenset[str]] = frozenset(
+        {"one_off_act", "no_effective_date", "non_state"})
     measure_id: NonEmpty
     country: str
     mineral: str = ""
+    groups: str = ""  # the mineral groups (chains of data/hs6_chain_map.csv) it covers, ";"
     measure_type: str = ""
     category: str
     intensity: str
@@ -1169,11 +1287,60 @@ class Measure(RowModel):
     lifted: str = ""
     changes: str = ""
     verified: YesNo
+    rule: str = ""  # the coding rules applied, ";"
     main: YesNo
     all_events: YesNo
+    second_build_main: Literal["yes", "no", ""] = ""
     main_exclusion_reason: str = ""
     source: Annotated[str, Field(min_length=1, pattern=r"\S")]
     coding_note: str = ""
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, value: str, info: ValidationInfo) -> str:
+        groups = list(_context(info).get("groups", CHAINS))
+        for group in [g.strip() for g in value.split(";") if g.strip()]:
+            if group not in groups:
+                raise ValueError(f"{group!r} is not a mineral group (a chain of "
+                                 f"data/hs6_chain_map.csv: {', '.join(groups)})"
+                                 f"{did_you_mean(group, groups)}")
+        return value
+
+    @field_validator("rule")
+    @classmethod
+    def _rules(cls, value: str, info: ValidationInfo) -> str:
+        rules = list(_context(info).get("rules", cls.RULES))
+        for rule in [r.strip() for r in value.split(";") if r.strip()]:
+            if rule not in rules:
+                raise ValueError(f"{rule!r} is not a coding rule ({', '.join(rules)})"
+                                 f"{did_you_mean(rule, rules)}")
+        return value
+
+    @model_validator(mode="after")
+    def _coded_by_the_rules(self, info: ValidationInfo) -> Measure:
+        """Revision 3 files (with a ``rule`` column): ``main`` and ``all_events`` follow from
+        the rules and the groups, exactly as docs/indices.md states them."""
+        if not _context(info).get("revision3"):
+            return self
+        rules = {r.strip() for r in self.rule.split(";") if r.strip()}
+        if not rules:
+            raise ValueError("rule: every measure names the coding rule(s) applied")
+        not_main = set(_context(info).get("rules_not_main", self.RULES_NOT_MAIN))
+        not_any = set(_context(info).get("rules_not_any", self.RULES_NOT_ANY))
+        covered = [g for g in self.groups.split(";") if g.strip()]
+        main = "no" if (rules & not_main or not covered) else "yes"
+        if self.main != main:
+            raise ValueError(f"main: {self.main} disagrees with the rules {sorted(rules)} and "
+                             f"the groups ({main} expected)")
+        everything = "no" if rules & not_any else "yes"
+        if self.all_events != everything:
+            raise ValueError(f"all_events: {self.all_events} disagrees with the rules "
+                             f"{sorted(rules)} ({everything} expected)")
+        if "unknown_lift" in rules and not self.lifted.strip():
+            raise ValueError("lifted: rule unknown_lift needs the documented end here")
+        if self.second_build_main not in ("yes", "no"):
+            raise ValueError("second_build_main: must be yes or no")
+        return self
 
     _country = field_validator("country")(_country)
     _category = field_validator("category")(_category)
@@ -1210,14 +1377,17 @@ class Measure(RowModel):
         if (self.main == "yes" or self.all_events == "yes") and not self.effective.strip():
             raise ValueError("effective: a measure that enters the state (main or all_events "
                              "= yes) needs an effective date")
-        if self.main == "yes" and self.verified != "yes":
-            raise ValueError("main: an unverified measure is marked main = yes")
+        if self.main == "yes" and self.verified != "yes" and \
+                "uncertain_start_later_date" not in self.rule:
+            raise ValueError("main: an unverified measure is marked main = yes (only a start "
+                             "coded by the rule uncertain_start_later_date may be)")
         if not (self.effective.strip() and self.lifted.strip()):
             start = parse_date(self.effective) if self.effective.strip() else None
             end = None
         else:
             start, end = parse_date(self.effective), parse_date(self.lifted)
-            if end < start and self.NEVER_IN_FORCE not in self.coding_note:
+            flagged = self.NEVER_IN_FORCE in self.coding_note or "never_in_force" in self.rule
+            if end < start and not flagged:
                 raise ValueError(f"lifted: {self.lifted} is before effective {self.effective} "
                                  f"(only a measure flagged {self.NEVER_IN_FORCE} in "
                                  "coding_note may be lifted before it starts)")
@@ -1339,7 +1509,8 @@ def load_table(path: Path, row_model: type[RowModel],
         if column not in expected:
             raise DataError(path, f"unknown column {column!r}{did_you_mean(column, expected)}; "
                             f"the columns are {', '.join(expected)}", entry="header")
-    missing = [c for c in expected if c not in table.columns]
+    missing = [c for c in expected if c not in table.columns
+               and c not in row_model.optional_columns]
     if missing:
         raise DataError(path, f"column {missing[0]!r} is missing; the columns are "
                         f"{', '.join(expected)}", entry="header")
@@ -1352,9 +1523,10 @@ def load_table(path: Path, row_model: type[RowModel],
         return f"line {i + 2} ({id_column} {ids[i] or '(blank)'})"
 
     records = table.to_dict(orient="records")
+    row_context = {"revision3": "rule" in table.columns, **(context or {})}
     for i, record in enumerate(records):
         try:
-            row_model.model_validate(record, context=dict(context or {}))
+            row_model.model_validate(record, context=row_context)
         except ValidationError as error:
             first = error.errors()[0]
             column = str(first["loc"][0]) if first["loc"] else None

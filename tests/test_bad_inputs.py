@@ -210,6 +210,12 @@ CASES = [
     Case("measure_renamed_column", "rn_measures.csv",
          "header: unknown column 'lifed' (did you mean 'lifted'?)",
          _text_file("rn_measures.csv", MEASURES, _sub(",lifted,", ",lifed,"), _measures)),
+    Case("measure_unknown_mineral_group", "rn_measures.csv",
+         "column 'groups': 'nikel' is not a mineral group",
+         _text_file("rn_measures.csv", MEASURES, lambda t: "\n".join(
+             [t.splitlines()[0].replace(",mineral,", ",mineral,groups,")]
+             + [re.sub(r"^([^,]*,[^,]*,(?:\"[^\"]*\"|[^,]*)),", r"\1,nikel,", line)
+                for line in t.splitlines()[1:]]) + "\n", _measures)),
     # ---- data/raw/rn_policy_events.csv
     Case("event_intensity_off_the_scale", "rn_policy_events.csv",
          "line 2 (event_id IDN-2009-01), column 'intensity'",
