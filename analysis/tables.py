@@ -61,9 +61,11 @@ LANDSCAPE_WIDTH_PT = 640.0
 #: Rows above which a data table becomes a longtable (it may break across pages).
 LONG_TABLE_ROWS = 30
 
-STAR_LABELS = {"p_value": "CRV1, t(G-1)", "p_wcr": "WCR bootstrap (Webb)"}
-#: The standard errors printed in parentheses.
-SE_LABEL = "CRV1 by country"
+#: The p-value columns stars may come from, and the standard errors the parentheses may hold,
+#: with the labels the tables print ("Stars from", "SE type").
+STAR_LABELS = {"p_value": "CRV1, t(G-1)", "p_wcr": "WCR bootstrap (Webb)",
+               "p_crv3": "CRV3 (MNW), t(G-1)"}
+SE_LABELS = {"std_error": "CRV1 by country", "se_crv3": "CRV3 (MNW) by country"}
 KEY_TERMS = ("gpr", "gpr:rn", "gpr:ti", "gpr:rn:ti")
 
 #: The p-value conventions every regression-table note states.
@@ -167,12 +169,15 @@ def stars(p: float | None, levels: tuple[float, ...] = (0.1, 0.05, 0.01)) -> str
 class _Shim:
     """Stand-in for a linearmodels result carrying exactly the numbers we want printed."""
 
-    def __init__(self, result: ModelResult, p_column: str) -> None:
+    def __init__(self, result: ModelResult, p_column: str, se_column: str = "std_error"
+                 ) -> None:
         self.result = result
         self.p_column = p_column
+        self.se_column = se_column
 
 
-def _model_data(result: ModelResult, p_column: str, dependent_label: str) -> dict:
+def _model_data(result: ModelResult, p_column: str, dependent_label: str,
+                se_column: str = "std_error") -> dict:
     table = result.table
     # a missing p-value must give no star (stargazer treats NaN as p < 0.01: three stars)
     p_values = table[p_column].astype(object).where(table[p_column].notna(), None)
@@ -180,7 +185,7 @@ def _model_data(result: ModelResult, p_column: str, dependent_label: str) -> dic
         "dependent_variable": dependent_label,
         "cov_names": np.array(table.index),
         "cov_values": table["estimate"],
-        "cov_std_err": table["std_error"],
+        "cov_std_err": table[se_column],
         "p_values": p_values,
         "conf_int_low_values": table["ci_low"],
         "conf_int_high_values": table["ci_high"],
@@ -199,8 +204,8 @@ def _model_data(result: ModelResult, p_column: str, dependent_label: str) -> dic
 
 
 def regression_footer(results: list[ModelResult], labels: dict[str, str],
-                      star_source: str = "p_value", dependent_label: str = "SYN"
-                      ) -> list[list[str]]:
+                      star_source: str = "p_value", dependent_label: str = "SYN",
+                      se_source: str = "std_error") -> list[list[str]]:
     """The statistics rows of a regression table, one list per row (label, then one cell per
     model), in the order every format prints them."""
     n = len(results)
@@ -217,7 +222,7 @@ def regression_footer(results: list[ModelResult], labels: dict[str, str],
         ["Within R²", *[number(r.within_r2) for r in results]],
         [f"Mean of {dependent_label}",
          *[number(getattr(r, "mean_dependent", np.nan)) for r in results]],
-        ["SE type", *[SE_LABEL] * n],
+        ["SE type", *[SE_LABELS[se_source]] * n],
         ["Stars from", *[STAR_LABELS[star_source]] * n],
     ]
     present = {t for r in results for t in r.table.index}
@@ -230,10 +235,12 @@ def regression_footer(results: list[ModelResult], labels: dict[str, str],
 
 
 def regression_grid(results: list[ModelResult], labels: dict[str, str], order: list[str],
-                    star_source: str = "p_value", dependent_label: str = "SYN"
+                    star_source: str = "p_value", dependent_label: str = "SYN",
+                    se_source: str = "std_error"
                     ) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """(header, body, footer) of a regression table as text cells: per term an estimate row
-    (with :func:`stars` from ``star_source``) and a standard-error row in parentheses."""
+    (with :func:`stars` from ``star_source``) and a row with the ``se_source`` standard error
+    in parentheses."""
     present = [t for t in order if any(t in r.table.index for r in results)]
     body = []
     for term in present:
@@ -242,25 +249,27 @@ def regression_grid(results: list[ModelResult], labels: dict[str, str], order: l
             if term in r.table.index:
                 row = r.table.loc[term]
                 est.append(f"{row['estimate']:.4f}{stars(row[star_source])}")
-                se.append(f"({row['std_error']:.4f})")
+                se.append(f"({row[se_source]:.4f})")
             else:
                 est.append("")
                 se.append("")
         body += [est, se]
     header = ["", *[r.name for r in results]]
-    return header, body, regression_footer(results, labels, star_source, dependent_label)
+    return header, body, regression_footer(results, labels, star_source, dependent_label,
+                                           se_source)
 
 
 def build_stargazer(results: list[ModelResult], labels: dict[str, str], order: list[str],
                     star_source: str = "p_value", dependent_label: str = "SYN",
-                    latex: bool = False) -> Stargazer:
-    """A Stargazer object filled from our results, with the fixes described above."""
+                    latex: bool = False, se_source: str = "std_error") -> Stargazer:
+    """A Stargazer object filled from our results, with the fixes described above: stars from
+    ``star_source``, standard errors in parentheses from ``se_source``."""
     from stargazer import stargazer as sg_module  # slow import (statsmodels): only here
     from stargazer.stargazer import LineLocation, Stargazer
 
-    shims = [_Shim(r, star_source) for r in results]
-    sg_module.RESULTS_CLASSES[_Shim] = lambda shim: _model_data(shim.result, shim.p_column,
-                                                                dependent_label)
+    shims = [_Shim(r, star_source, se_source) for r in results]
+    sg_module.RESULTS_CLASSES[_Shim] = lambda shim: _model_data(
+        shim.result, shim.p_column, dependent_label, shim.se_column)
     table = Stargazer(shims)
     for attribute in ("residual_std_err", "f_statistic", "adj_r2", "r2", "within_r2", "dof",
                       "ngroups", "n", "pseudo_r2"):  # fixes 1 and 2; our rows replace the rest
@@ -272,7 +281,7 @@ def build_stargazer(results: list[ModelResult], labels: dict[str, str], order: l
     table.dependent_variable_name(escape(dependent_label))
     table.custom_columns([r.name for r in results], [1] * len(results))
     table.show_model_numbers(False)
-    for row in regression_footer(results, labels, star_source, dependent_label):
+    for row in regression_footer(results, labels, star_source, dependent_label, se_source):
         table.add_line(escape(row[0]), [escape(v) for v in row[1:]], LineLocation.FOOTER_TOP)
     table.significance_levels([0.1, 0.05, 0.01])
     table.significant_digits(4)
@@ -336,9 +345,12 @@ def _stargazer_html(table: Stargazer, title: str, note: str) -> str:
 
 
 def markdown_table(results: list[ModelResult], labels: dict[str, str], order: list[str],
-                   star_source: str = "p_value", dependent_label: str = "SYN") -> str:
-    """The regression table as GitHub Markdown (estimate with stars, SE below)."""
-    header, body, footer = regression_grid(results, labels, order, star_source, dependent_label)
+                   star_source: str = "p_value", se_source: str = "std_error",
+                   dependent_label: str = "SYN") -> str:
+    """The regression table as GitHub Markdown (estimate with stars from ``star_source``, the
+    ``se_source`` standard error below)."""
+    header, body, footer = regression_grid(results, labels, order, star_source, dependent_label,
+                                           se_source)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     lines.append("| " + " | ".join(["**Statistics**"] + [""] * len(results)) + " |")
@@ -348,14 +360,17 @@ def markdown_table(results: list[ModelResult], labels: dict[str, str], order: li
 
 def write_regression_table(results: list[ModelResult], labels: dict[str, str], order: list[str],
                            stem: Path, title: str, note: str,
-                           star_source: str = "p_value") -> list[Path]:
+                           star_source: str = "p_value", se_source: str = "std_error"
+                           ) -> list[Path]:
     """Write ``stem``.tex (threeparttable, booktabs), .html and .md; returns the paths."""
-    html_table = build_stargazer(results, labels, order, star_source)
+    html_table = build_stargazer(results, labels, order, star_source, se_source=se_source)
     html = _stargazer_html(html_table, title, note)
-    tex_table = build_stargazer(results, labels, order, star_source, latex=True)
+    tex_table = build_stargazer(results, labels, order, star_source, latex=True,
+                                se_source=se_source)
     tex_table.title(latex_escape(title))
     tex = to_booktabs(tex_table.render_latex(), latex_escape(note), title)
-    md = f"**{title}**\n\n" + markdown_table(results, labels, order, star_source) + f"\n{note}\n"
+    md = (f"**{title}**\n\n" + markdown_table(results, labels, order, star_source, se_source)
+          + f"\n{note}\n")
     paths = []
     for suffix, text in ((".tex", tex), (".html", html), (".md", md)):
         paths.append(atomic_write_text(stem.with_suffix(suffix), text))
@@ -363,13 +378,15 @@ def write_regression_table(results: list[ModelResult], labels: dict[str, str], o
 
 
 def write_docx(results: list[ModelResult], labels: dict[str, str], order: list[str],
-               path: Path, title: str, note: str, star_source: str = "p_value") -> Path:
+               path: Path, title: str, note: str, star_source: str = "p_value",
+               se_source: str = "std_error") -> Path:
     """A Word version of the regression table (python-docx), from the same grid as the
-    Markdown one, so its estimates carry exactly the same stars."""
+    Markdown one, so its estimates carry exactly the same stars and standard errors."""
     from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
 
-    header, body, footer = regression_grid(results, labels, order, star_source)
+    header, body, footer = regression_grid(results, labels, order, star_source,
+                                           se_source=se_source)
     document = Document()
     document.add_heading(title, level=2)
     rows = [header, *body, ["Statistics"] + [""] * len(results), *footer]
@@ -562,10 +579,14 @@ def html_frame(frame: pd.DataFrame, caption: str | None = None, float_format: st
             + "".join(rows) + "</tbody></table>\n")
 
 
-def frame_table(frame: pd.DataFrame, stem: Path, caption: str, float_format: str = "%.4f"
-                ) -> list[Path]:
+def frame_table(frame: pd.DataFrame, stem: Path, caption: str, float_format: str = "%.4f",
+                numparse: bool = True) -> list[Path]:
     """A plain data table as Markdown, HTML (with a caption) and LaTeX (:func:`latex_frame`),
-    with readable headers (:func:`readable`) and the same cell text in every format."""
+    with readable headers (:func:`readable`) and the same cell text in every format.
+
+    Text cells are always printed as they are (``numparse`` is accepted for callers written
+    for tabulate's number parsing, which the table no longer uses: "0.100" stays "0.100")."""
+    del numparse
     cells = _cells(frame, float_format)
     headers = [readable(c) for c in frame.columns]
     shown = cells.set_axis(headers, axis=1)

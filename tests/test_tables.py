@@ -69,19 +69,36 @@ def _named_source(markdown: str) -> str:
     return {v: k for k, v in tables.STAR_LABELS.items()}[label]
 
 
-@pytest.mark.parametrize("star_source", ["p_value", "p_wcr"])
-def test_star_pattern_is_the_same_in_md_tex_html_and_docx(results, tmp_path, star_source):
+def _named_se(markdown: str) -> str:
+    """The standard-error column the table names in its 'SE type' row."""
+    label = re.search(r"\| SE type \| ([^|]+) \|", markdown).group(1).strip()
+    return {v: k for k, v in getattr(tables, "SE_LABELS", {"std_error": label}).items()}[label]
+
+
+SOURCES = [("p_value", "std_error"), ("p_wcr", "std_error"), ("p_wcr", "se_crv3")]
+
+
+def _write(results, tmp_path, star_source, se_source):
     stem = tmp_path / "main"
     note = "Stars: * p<0.1, ** p<0.05, *** p<0.01."
+    extra = {} if se_source == "std_error" else {"se_source": se_source}
     tables.write_regression_table(results, LABELS, ORDER, stem, "Title", note,
-                                  star_source=star_source)
+                                  star_source=star_source, **extra)
     docx = tmp_path / "main.docx"
     try:
-        tables.write_docx(results, LABELS, ORDER, docx, "Title", note, star_source=star_source)
+        tables.write_docx(results, LABELS, ORDER, docx, "Title", note, star_source=star_source,
+                          **extra)
     except TypeError:  # an older write_docx without star_source: CRV1 stars only
         if star_source != "p_value":
             pytest.fail("write_docx cannot write the WCR-star table")
         tables.write_docx(results, LABELS, ORDER, docx, "Title", note)
+    return stem, docx
+
+
+@pytest.mark.parametrize(("star_source", "se_source"), SOURCES)
+def test_star_pattern_is_the_same_in_md_tex_html_and_docx(results, tmp_path, star_source,
+                                                          se_source):
+    stem, docx = _write(results, tmp_path, star_source, se_source)
     md = stem.with_suffix(".md").read_text()
     found = {"md": _md_stars(md), "tex": _tex_stars(stem.with_suffix(".tex").read_text()),
              "html": _html_stars(stem.with_suffix(".html").read_text()),
@@ -95,6 +112,26 @@ def test_star_pattern_is_the_same_in_md_tex_html_and_docx(results, tmp_path, sta
     assert any(marks == "" for _, marks in expected)
     for fmt, cells in found.items():
         assert cells == expected, fmt
+
+
+def _se_cells(text: str) -> list[str]:
+    return re.findall(rf"\(({NUMBER})\)", text.split("Country FE")[0])
+
+
+@pytest.mark.parametrize(("star_source", "se_source"), SOURCES)
+def test_standard_errors_are_the_same_in_every_format(results, tmp_path, star_source,
+                                                      se_source):
+    stem, docx = _write(results, tmp_path, star_source, se_source)
+    md = stem.with_suffix(".md").read_text()
+    assert _named_se(md) == se_source
+    expected = [f"{r.table.loc[t, se_source]:.4f}" for t in ORDER for r in results
+                if t in r.table.index]
+    rows = [[cell.text for cell in row.cells] for row in Document(str(docx)).tables[0].rows]
+    docx_text = " ".join(" ".join(row) for row in rows)
+    for fmt, text in (("md", md), ("tex", stem.with_suffix(".tex").read_text()),
+                      ("html", stem.with_suffix(".html").read_text()),
+                      ("docx", docx_text)):
+        assert _se_cells(text) == expected, fmt
 
 
 def test_fixed_effects_r2_and_dependent_mean_equal_pyfixest(results):
