@@ -166,15 +166,16 @@ class MarginalEffectsSpec(SpecModel):
 
 
 class PowerSpec(SpecModel):
-    """What the design can detect (minimum detectable effects, equivalence tests)."""
+    """What the design can detect (minimum detectable effects, equivalence tests); a key left
+    out takes the models stage's default."""
 
-    alpha: float = Field(gt=0, lt=1)
-    power: float = Field(gt=0, lt=1)
-    sesoi_sd: float = Field(gt=0)
-    reps: StrictInt = Field(gt=0)
-    bootstrap_draws: StrictInt = Field(gt=0)
-    calibration_reps: StrictInt = Field(gt=0)
-    seed: StrictInt
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    power: float = Field(default=0.8, gt=0, lt=1)
+    sesoi_sd: float = Field(default=0.2, gt=0)
+    reps: StrictInt = Field(default=400, gt=0)
+    bootstrap_draws: StrictInt = Field(default=399, gt=0)
+    calibration_reps: StrictInt = Field(default=200, gt=0)
+    seed: StrictInt = 20261123
 
 
 REGISTRY: dict[str, type[SpecModel]] = {}
