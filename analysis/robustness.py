@@ -60,7 +60,7 @@ def load_robustness_spec(path: Path = config.SPECS / "robustness.yaml",
     models and variables it names exist, the columns it uses are in its panel, and every
     country or year it drops or keeps matches rows of its estimation sample
     (:func:`check_sample`), so no check is a silent copy of another."""
-    context: dict = {}
+    context: dict = {"schemes": list(RI_SCHEMES)}
     if models is not None:
         context["models"] = models
         context["variables"] = {models["dependent"], *models["controls"],
