@@ -1391,7 +1391,8 @@ class Measure(RowModel):
             if end < start and not flagged:
                 raise ValueError(f"lifted: {self.lifted} is before effective {self.effective} "
                                  f"(only a measure flagged {self.NEVER_IN_FORCE} in "
-                                 "coding_note may be lifted before it starts)")
+                                 "coding_note, or with the rule never_in_force, may be lifted "
+                                 "before it starts)")
         levels = _context(info).get("levels")
         top = max(levels.values()) if levels else None
         previous = start
