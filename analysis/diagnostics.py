@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import config, constructs, inference
-from analysis.io import atomic_write_text, read_parquet, run_stage
+from analysis.io import add_verbose_argument, atomic_write_text, read_parquet, run_stage
 from analysis.synergy import coupling_coordination
 from analysis.tables import frame_table
 
@@ -379,8 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m analysis.diagnostics",
         description="Construct diagnostics (METHODS.md 3a) for SYN, GPR, RN and TI on the "
         "estimation sample; writes outputs/tables/construct_diagnostics.* and companions.")
-    parser.parse_args(argv)
-    return run_stage("diagnostics", run)
+    add_verbose_argument(parser)
+    args = parser.parse_args(argv)
+    return run_stage("diagnostics", run, verbose=args.verbose or None,
+                     summary=lambda out: f"{len(out['construct_diagnostics'])} diagnostics "
+                     "-> outputs/tables/construct_diagnostics.*")
 
 
 if __name__ == "__main__":

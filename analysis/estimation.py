@@ -71,6 +71,8 @@ class ModelResult:
     n_periods: int = 0
     periods: np.ndarray | None = field(default=None, repr=False)  # each row's period, in the
     # row order of ``design`` and ``cluster_values``
+    r2: float = float("nan")  # R² of the full model, fixed effects included (fixest's r2)
+    mean_dependent: float = float("nan")  # mean of the dependent variable on the sample
 
 
 INFLUENCE_COLUMNS = ["model", "term", "cluster", "partial_leverage", "estimate_loo",
@@ -162,6 +164,10 @@ def estimate(frame: pd.DataFrame, name: str, dependent: str, regressors: list[st
                 for i in idx:
                     table.loc[table.index[i], "p_wcr_rademacher"] = exact[i].p_value
     within_r2 = float(1 - np.sum(resid ** 2) / np.sum((y_w - y_w.mean()) ** 2))
+    # the residuals of the within regression are those of the full model (FWL), so the R² of
+    # the two-way FE model is 1 - SSR / sum (y - mean y)² (fixest's r2, esttab's r2 for areg)
+    y = data[dependent].to_numpy(dtype=float)
+    r2 = float(1 - np.sum(resid ** 2) / np.sum((y - y.mean()) ** 2))
     table.index = pd.Index(regressors, name="term")
     influence = cluster_influence(name, design, present) if present else None
     return ModelResult(
@@ -171,7 +177,7 @@ def estimate(frame: pd.DataFrame, name: str, dependent: str, regressors: list[st
         vcov_crv1=pd.DataFrame(v_crv1, index=regressors, columns=regressors),
         partialled=partialled, regressors=regressors, dependent=dependent,
         cluster_values=clusters, design=design, influence=influence, n_periods=n_periods,
-        periods=data[time].to_numpy())
+        periods=data[time].to_numpy(), r2=r2, mean_dependent=float(y.mean()))
 
 
 def cluster_influence(name: str, design: inference.ClusterDesign, terms: list[str]

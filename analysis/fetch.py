@@ -22,7 +22,6 @@ import datetime as dt
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +33,11 @@ import yaml
 from analysis import config
 from analysis.io import (
     DataError,
+    add_verbose_argument,
     atomic_copy,
     atomic_path,
     atomic_write_text,
-    record_timing,
+    run_stage,
     sha256_of,
     verify_sha256,
 )
@@ -169,7 +169,7 @@ def _extract_members(source: Source, archive_path: Path, raw_dir: Path) -> list[
     for member in source.members:
         target = source.member_path(raw_dir, member)
         if target.exists():
-            verify_sha256(target, member.sha256)
+            verify_sha256(target, member.sha256, source.name)
             extracted.append(target)
             continue
         try:
@@ -194,7 +194,7 @@ def fetch_source(source: Source, raw_dir: Path = config.DATA_RAW, mirror: Path |
     """
     target = source.cached_path(raw_dir)
     if target.exists() and not update:
-        verify_sha256(target, source.sha256)
+        verify_sha256(target, source.sha256, source.name)
         _say(f"[fetch] {source.name}: cached, sha256 {source.sha256[:12]}… ok")
     elif mirror is not None and source.mirror_path and (mirror / source.mirror_path).exists() \
             and not update:
@@ -265,6 +265,27 @@ def raw_path(source: Source, raw_dir: Path = config.DATA_RAW, member: str | None
     raise KeyError(f"{source.name} has no member {member!r}")
 
 
+def refetch(source: Source, raw_dir: Path = config.DATA_RAW, mirror: Path | None = None,
+            registry: Path = config.REGISTRY_FILE) -> Path:
+    """Replace the damaged files of ``source`` (``make refetch SOURCE=<name>``).
+
+    The cached file and its extracted members are hash-checked; a file whose sha256 differs
+    from the registry is deleted (its folder stays), then the source is fetched as usual
+    (cache, DATA_MIRROR, official URL), so it comes back at the pinned vintage or the run stops
+    with the reason. Files that pass their check are never touched."""
+    removed = []
+    paths = [(source.cached_path(raw_dir), source.sha256)]
+    paths += [(source.member_path(raw_dir, m), m.sha256) for m in source.members]
+    for path, expected in paths:
+        if path.exists() and sha256_of(path) != expected:
+            path.unlink()
+            removed.append(path)
+    _say(f"[fetch] {source.name}: " + (f"removed {len(removed)} damaged file(s): "
+                                        + ", ".join(p.name for p in removed)
+                                        if removed else "every file passes its hash check"))
+    return fetch_source(source, raw_dir, mirror, False, registry)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.fetch",
@@ -275,29 +296,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true",
                         help="download from the official URL and, if its hash differs, store it "
                         "under a new name and record the new vintage and sha256 in the registry")
+    parser.add_argument("--refetch", nargs="+", metavar="NAME",
+                        help="delete the files of these sources that fail their hash check and "
+                        "fetch them again (make refetch SOURCE=NAME)")
     parser.add_argument("--list", action="store_true", help="list the registry and exit")
     parser.add_argument("--raw-dir", type=Path, default=config.DATA_RAW, help=argparse.SUPPRESS)
     parser.add_argument("--registry", type=Path, default=config.REGISTRY_FILE,
                         help=argparse.SUPPRESS)
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
-    try:
+    if args.list:
+        try:
+            sources = load_registry(args.registry)
+        except DataError as error:
+            print(f"[fetch] ERROR {error}", file=sys.stderr)
+            return 2
+        for s in sources:
+            print(f"{s.name:26s} {s.vintage:45s} {s.sha256[:12]}  {s.url}")
+        return 0
+
+    def action() -> int:
         sources = load_registry(args.registry)
-        if args.list:
-            for s in sources:
-                print(f"{s.name:26s} {s.vintage:45s} {s.sha256[:12]}  {s.url}")
-            return 0
-        if args.only:
-            sources = [source_by_name(sources, name) for name in args.only]
+        names = args.refetch or args.only
+        if names:
+            known = [s.name for s in sources]
+            for name in names:
+                if name not in known:
+                    from analysis.specs import did_you_mean
+
+                    raise DataError(args.registry, f"no source named {name!r}"
+                                    f"{did_you_mean(name, known)}; `python -m analysis.fetch "
+                                    "--list` lists them")
+            sources = [source_by_name(sources, name) for name in names]
         mirror = config.data_mirror()
         _say(f"[fetch] {len(sources)} sources; DATA_MIRROR={mirror or '(unset)'}")
-        started = time.perf_counter()
-        fetch_all(sources, args.raw_dir, mirror, args.update, args.registry)
-        record_timing("fetch", time.perf_counter() - started)
-    except (DataError, KeyError) as error:
-        print(f"[fetch] ERROR {error}", file=sys.stderr)
-        return 2
-    _say("[fetch] all sources present and verified")
-    return 0
+        if args.refetch:
+            if mirror is not None and not mirror.is_dir():
+                raise DataError(mirror, "DATA_MIRROR does not name a folder")
+            for source in sources:
+                refetch(source, args.raw_dir, mirror, args.registry)
+        else:
+            fetch_all(sources, args.raw_dir, mirror, args.update, args.registry)
+        _say("[fetch] all sources present and verified")
+        return len(sources)
+
+    return run_stage("fetch", action, errors=(DataError, KeyError), verbose=args.verbose or None,
+                     summary=lambda n: f"{n} sources present and hash-checked in data/raw",
+                     record=not (args.refetch or args.only))
 
 
 if __name__ == "__main__":

@@ -23,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from analysis import config, constructs
+from analysis import config, constructs, specs
 from analysis.figures import save_figure
 from analysis.io import (
     DataError,
+    add_verbose_argument,
     atomic_write_text,
+    display_path,
+    parquet_columns,
     read_parquet,
     run_stage,
     write_parquet,
@@ -51,11 +53,14 @@ SACU_LAST_YEAR = 1999
 FLOWS = (*PRODUCT_STAGES, "demand")
 
 
-def load_spec(path: Path = config.SPECS / "indices.yaml") -> dict:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the index specification ({error})") from error
+def load_spec(path: Path = config.SPECS / "indices.yaml", processed: Path | None = None) -> dict:
+    """``specs/indices.yaml``, validated (:class:`analysis.specs.IndicesSpec`); with
+    ``processed``, the indicators are checked against the columns of panel_clean.parquet."""
+    context: dict = {"years": (config.FIRST_YEAR, config.LAST_YEAR)}
+    if processed is not None:
+        panel = processed / "panel_clean.parquet"
+        context |= {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
+    return specs.load(path, "indices", context=context)
 
 
 # --------------------------------------------------------------------------- composites
@@ -309,21 +314,16 @@ def event_stock(events: pd.DataFrame, countries: tuple[str, ...], years: tuple[i
     return pd.DataFrame(rows, columns=["iso3", "year", "rn_event_stock"])
 
 
-def read_events(path: Path = config.DATA_RAW / "rn_policy_events.csv") -> pd.DataFrame:
-    try:
-        events = pd.read_csv(path, dtype={"partial": int})
-    except (OSError, ValueError) as error:
-        raise DataError(path, f"unreadable event file ({error})") from error
-    needed = ["event_id", "country", "date", "measure_type", "category", "mineral", "direction",
-              "intensity", "partial", "verified", "source"]
-    from analysis.parsers import require_columns
-
-    require_columns(events, needed, path)
-    if events["source"].isna().any():
-        raise DataError(path, "every event needs a source citation", column="source")
-    if not events["verified"].isin(["yes", "no"]).all():
-        raise DataError(path, "verified must be yes or no", column="verified")
-    return events
+def read_events(path: Path = config.DATA_RAW / "rn_policy_events.csv",
+                spec: dict | None = None) -> pd.DataFrame:
+    """The first build's announcement events, validated row by row
+    (:class:`analysis.specs.PolicyEvent`; with ``spec``, categories and intensities against
+    the scale in specs/indices.yaml)."""
+    spec = spec or load_spec()
+    context = {"levels": spec["rn"]["levels"],
+               "partial_factor": spec["rn"]["first_build"]["partial_factor"]}
+    events = specs.load_table(path, specs.PolicyEvent, context)
+    return events.astype({"intensity": float, "partial": int})
 
 
 # Coding rules of data/raw/rn_measures.csv (column ``rule``, ``;``-separated; docs/indices.md "RN").
@@ -347,9 +347,8 @@ MEASURE_RULES = {
     "non_state": "a non-state authority or not a measure: in no state",
     "not_strategic": "not a strategic mineral (construction sand)",
 }
-MEASURE_RULES_NOT_MAIN = {"one_off_act", "never_in_force", "no_chain_group", "no_effective_date",
-                          "unverified", "other_type", "non_state", "not_strategic"}
-MEASURE_RULES_NOT_ANY = {"one_off_act", "no_effective_date", "non_state"}
+MEASURE_RULES_NOT_MAIN = specs.Measure.RULES_NOT_MAIN
+MEASURE_RULES_NOT_ANY = specs.Measure.RULES_NOT_ANY
 MEASURE_COLUMNS = ["measure_id", "country", "mineral", "groups", "measure_type", "category",
                    "intensity", "effective", "lifted", "changes", "verified", "rule", "main",
                    "all_events", "second_build_main", "source", "coding_note"]
@@ -368,80 +367,28 @@ def mineral_groups(path: Path = config.HS_CHAIN_MAP_FILE) -> list[str]:
 
 
 def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv",
-                  groups: list[str] | None = None) -> pd.DataFrame:
+                  spec: dict | None = None, groups: list[str] | None = None) -> pd.DataFrame:
     """The project's coded resource-nationalism measures (one row per measure, with a source).
 
     Columns: :data:`MEASURE_COLUMNS`. ``groups`` lists the mineral groups (chains of the HS6
     map, ``;``-separated) a measure covers; ``rule`` the coding rules applied
     (:data:`MEASURE_RULES`); ``main`` / ``all_events`` say whether it enters the main state and
     the all-measures variant, and must agree with the rules; ``second_build_main`` whether it
-    entered the second build's main state (for its variant). Every value is checked: a country
-    outside the panel, a group or rule that matches nothing, a main row without a group, an
-    unverified main row not under the uncertain-start rule, an unknown lift date without the
-    documented end, or a bad date is an error naming the file, the measure and the column.
-    Coding rules: docs/indices.md ("RN").
+    entered the second build's main state (for its variant). Every row is validated by
+    :class:`analysis.specs.Measure` against the panel's countries, the intensity scale of
+    ``spec`` (specs/indices.yaml), the mineral groups and the coding rules: a value that matches
+    nothing is an error naming the file, the measure and the column. Coding rules:
+    docs/indices.md ("RN").
     """
-    try:
-        measures = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:
-        raise DataError(path, f"unreadable measures file ({error})") from error
+    spec = spec or load_spec()
+    groups = mineral_groups() if groups is None else list(groups)
+    context = {"levels": spec["rn"]["levels"], "groups": groups, "rules": list(MEASURE_RULES),
+               "rules_not_main": MEASURE_RULES_NOT_MAIN, "rules_not_any": MEASURE_RULES_NOT_ANY}
+    measures = specs.load_table(path, specs.Measure, context)
     from analysis.parsers import require_columns
 
     require_columns(measures, MEASURE_COLUMNS, path)
-    groups = mineral_groups() if groups is None else list(groups)
-
-    def fail(row: pd.Series, column: str, problem: str) -> None:
-        raise DataError(path, f"{row['measure_id']}: {problem}", column=column)
-
-    if measures["measure_id"].duplicated().any():
-        dup = measures.loc[measures["measure_id"].duplicated(), "measure_id"].iloc[0]
-        raise DataError(path, f"duplicate measure_id {dup}", column="measure_id")
-    for _, row in measures.iterrows():
-        if not row["source"].strip():
-            fail(row, "source", "every measure needs a source citation")
-        if row["country"] not in config.COUNTRIES:
-            fail(row, "country", f"{row['country']!r} is not a panel country")
-        for column in ("verified", "main", "all_events", "second_build_main"):
-            if row[column] not in ("yes", "no"):
-                fail(row, column, f"{column} must be yes or no, not {row[column]!r}")
-        rules = set(constructs.parse_groups(row["rule"]))
-        if not rules or rules - set(MEASURE_RULES):
-            fail(row, "rule", f"unknown or missing rule(s) {sorted(rules - set(MEASURE_RULES))}; "
-                 f"known: {sorted(MEASURE_RULES)}")
-        covered = constructs.parse_groups(row["groups"])
-        if set(covered) - set(groups):
-            fail(row, "groups", f"{sorted(set(covered) - set(groups))} match no mineral group "
-                 f"of the HS6 chain map ({', '.join(groups)})")
-        main = "no" if (rules & MEASURE_RULES_NOT_MAIN or not covered) else "yes"
-        if row["main"] != main:
-            fail(row, "main", f"main={row['main']} disagrees with the rules {sorted(rules)} and "
-                 f"groups ({main} expected)")
-        everything = "no" if rules & MEASURE_RULES_NOT_ANY else "yes"
-        if row["all_events"] != everything:
-            fail(row, "all_events", f"all_events={row['all_events']} disagrees with the rules "
-                 f"{sorted(rules)} ({everything} expected)")
-        if (main == "yes" and row["verified"] != "yes"
-                and "uncertain_start_later_date" not in rules):
-            fail(row, "main", "an unverified measure enters the main state without the "
-                 "uncertain_start_later_date rule")
-        if "unknown_lift" in rules and not row["lifted"]:
-            fail(row, "lifted", "rule unknown_lift needs the documented end in lifted")
-        try:
-            level = float(row["intensity"])
-            start = constructs._to_date(row["effective"]) if row["effective"] else None
-            end = constructs._to_date(row["lifted"]) if row["lifted"] else None
-            constructs.parse_changes(row["changes"])
-        except ValueError as error:
-            fail(row, "effective/lifted/changes/intensity", f"bad date, level or change entry "
-                 f"({error})")
-        if start is None and everything == "yes":
-            fail(row, "effective", "a measure in a state needs an effective date")
-        if start and end and end <= start and "never_in_force" not in rules:
-            fail(row, "lifted", "lifted on or before effective without the never_in_force rule")
-        if not 0 <= level <= 4:
-            fail(row, "intensity", f"intensity {level} outside [0, 4]")
-    measures["intensity"] = measures["intensity"].astype(float)
-    return measures
+    return measures.astype({"intensity": float})
 
 
 # --------------------------------------------------------------------------- assembly
@@ -985,12 +932,16 @@ def gpr_weights_table(weights: pd.DataFrame, min_weight: float = 0.05) -> pd.Dat
 
 
 def rn_weights_table(weights: pd.DataFrame) -> pd.DataFrame:
-    """Country x (weight window, group): w_ig as text with three decimals ("" where undefined)."""
-    wide = weights.pivot_table(index="iso3", columns=["weight_window", "group"], values="weight",
+    """Country x weight window (rows) by mineral group (columns): w_ig as text with three
+    decimals ("" where undefined); the main window's row comes first for each country."""
+    wide = weights.pivot_table(index=["iso3", "weight_window"], columns="group", values="weight",
                                aggfunc="first", dropna=False)
     text = wide.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-    text.columns = [f"{group} ({window})" for window, group in text.columns]
-    return text.reset_index()
+    text = text.reset_index().rename(columns={"weight_window": "weights"})
+    main_first = text["weights"] != text["weights"].max()
+    text = text.assign(_order=main_first).sort_values(["iso3", "_order"], kind="stable")
+    text.columns.name = None
+    return text.drop(columns="_order").reset_index(drop=True)
 
 
 def rn_state_table(indices: pd.DataFrame, years: tuple[int, ...] = (2000, 2005, 2010, 2015,
@@ -1025,7 +976,10 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
         events_path: Path = config.DATA_RAW / "rn_policy_events.csv",
         measures_path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFrame:
     say = lambda message: print(f"[indices] {message}", flush=True)
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, processed)
+    events = read_events(events_path, spec)
+    groups = mineral_groups()
+    measures = read_measures(measures_path, spec, groups)
     panel = read_parquet(processed / "panel_clean.parquet")
     chain = read_parquet(processed / "trade_chain.parquet")
     bilateral = read_parquet(processed / "trade_bilateral.parquet")
@@ -1033,9 +987,6 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     flows = read_parquet(processed / "trade_flows.parquet")
     gprc = read_parquet(processed / "gprc_partners.parquet")
     dyad = read_parquet(processed / "dyad_panel.parquet")
-    events = read_events(events_path)
-    groups = mineral_groups()
-    measures = read_measures(measures_path, groups)
     say("building SYN, GPR, RN and TI and their variants")
     indices, record, gpr_weights, rn_weights, rn_coverage = build_indices(
         panel, chain, bilateral, hs6, flows, gprc, events, measures, spec, groups)
@@ -1060,15 +1011,14 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
                 "Index weights by composite and method (reference rows: the estimation window)")
     frame_table(gpr_weights_table(gpr_weights), tables / "gpr_weights",
                 "GPR exposure weights: pooled 1995-1997 chain trade with GPRC partners (gold "
-                "excluded); thin bases shrunk towards the pooled ASEAN composition",
-                numparse=False)
+                "excluded); thin bases shrunk towards the pooled ASEAN composition")
     frame_table(rn_weights_table(rn_weights), tables / "rn_export_weights",
                 "RN events: each mineral group's share of the country's chain exports (gold "
                 "excluded), the weights w_ig of the coverage state; main 1998-2020, variant "
-                "1995-1997", numparse=False)
+                "1995-1997")
     frame_table(rn_state_table(indices), tables / "rn_events_by_country",
                 "RN events (trade-weighted coverage of chain exports by restrictions in force, "
-                "0-1) by country; 0 where the reference records no measure", numparse=False)
+                "0-1) by country; 0 where the reference records no measure")
     frame_table(rank_correlations(indices, spec), tables / "index_rank_correlations",
                 "Spearman rank correlation of RN and TI across weighting methods")
     missing = missing_shares(indices)
@@ -1107,8 +1057,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Build SYN, GPR, RN and TI (and all variants) from data/processed; "
         "choices come from specs/indices.yaml, the coded measures from data/raw/rn_measures.csv.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "indices.yaml")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
-    return run_stage("indices", lambda: run(spec_path=args.spec))
+    return run_stage("indices", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
+                     summary=lambda t: f"SYN, GPR, RN, TI and variants for {len(t)} "
+                     "country-years -> data/processed/panel.parquet")
 
 
 if __name__ == "__main__":

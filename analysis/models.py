@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from analysis import config, inference, marginal, power
+from analysis import config, inference, marginal, power, specs
 from analysis.estimation import (
     INFLUENCE_COLUMNS,
     ModelResult,
@@ -40,7 +40,10 @@ from analysis.estimation import (
 from analysis.figures import save_figure
 from analysis.io import (
     DataError,
+    add_verbose_argument,
     atomic_write_text,
+    display_path,
+    parquet_columns,
     read_parquet,
     run_stage,
     write_parquet,
@@ -60,7 +63,7 @@ ESTIMATES_COLUMNS = ["model", "term", "estimate", "std_error", "p_value", "se_cr
 POWER_COLUMNS = ["model", "term", "mde_crv1", "mde_crv3", "mde_wcr_sim", "mde_sd_units", "sesoi",
                  "tost_p", "estimate", "estimate_sd", "se_crv1", "se_crv3", "p_wcr",
                  "mde_crv1_sd", "mde_crv3_sd", "sd_within_term", "sd_within_outcome",
-                 "sesoi_coef", "tost_p_crv3", "ci90_low_sd", "ci90_high_sd", "verdict",
+                 "sesoi_coef", "tost_p_crv3", "p_crv3", "ci90_low_sd", "ci90_high_sd", "verdict",
                  "wcr_size_sim", "rho", "sim_reps", "n_obs", "n_clusters", "n_periods"]
 #: Defaults of the ``power`` block of specs/models.yaml.
 POWER_DEFAULTS = {"alpha": 0.05, "power": 0.8, "sesoi_sd": 0.2, "reps": 400,
@@ -73,11 +76,17 @@ SIZES_FILE = config.SPECS / "inference_sizes.yaml"
 SIZE_BAND = (0.025, 0.075)  # Bradley (1978) liberal criterion at 5%
 
 
-def load_model_spec(path: Path = config.SPECS / "models.yaml") -> dict:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the model specification ({error})") from error
+def load_model_spec(path: Path = config.SPECS / "models.yaml",
+                    processed: Path | None = None) -> dict:
+    """``specs/models.yaml``, validated (:class:`analysis.specs.ModelsSpec`); with
+    ``processed``, every variable and term is also checked against the columns of the panel
+    the spec names, so a typo is reported against the spec file, the model and the term."""
+    context_from = None
+    if processed is not None:
+        def context_from(data):
+            panel = processed / data["panel"]
+            return {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
+    return specs.load(path, "models", context_from=context_from)
 
 
 def model_variables(spec: dict) -> list[str]:
@@ -111,16 +120,22 @@ def estimation_frame(panel: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dic
     return frame.sort_values(fe).reset_index(drop=True), means
 
 
-def fit_models(frame: pd.DataFrame, spec: dict, bootstrap: dict | None = None,
-               progress: bool = True) -> list[ModelResult]:
-    """Estimate every model of the spec on ``frame``."""
+def fit_models(frame: pd.DataFrame, spec: dict, bootstrap: dict | str | None = "spec",
+               progress: bool = True, only: list[str] | None = None) -> list[ModelResult]:
+    """Estimate every model of the spec (or the models named in ``only``) on ``frame``.
+
+    ``bootstrap``: ``"spec"`` (default) uses the spec's bootstrap settings, a dict other
+    settings, and None skips the wild cluster bootstrap (its p-values are then missing)."""
     results = []
+    chosen = spec["bootstrap"] if isinstance(bootstrap, str) and bootstrap == "spec" \
+        else bootstrap
     for name, terms in spec["models"].items():
+        if only is not None and name not in only:
+            continue
         started = time.perf_counter()
         result = estimate(frame, name, spec["dependent"], [*terms, *spec["controls"]],
                           tuple(spec["fixed_effects"]), spec["cluster"], spec["key_terms"],
-                          bootstrap if bootstrap is not None else spec["bootstrap"],
-                          spec["driscoll_kraay"]["kernel"])
+                          chosen, spec["driscoll_kraay"]["kernel"])
         if progress:
             print(f"[models] {name}: N={result.n_obs}, G={result.n_clusters}, "
                   f"{time.perf_counter() - started:.1f}s", flush=True)
@@ -279,7 +294,9 @@ def power_analysis(results: list[ModelResult], frame: pd.DataFrame, spec: dict
       ``tost_p``: two one-sided WCR tests of ``|beta| >= sesoi`` (:func:`analysis.power.wcr_tost`,
       the main test's B, weights and seed); ``tost_p_crv3`` the same with CRV3 and t(G-1);
       ``ci90_low_sd``/``ci90_high_sd``: the 90% CRV3 t(G-1) interval in SD units;
-    * ``verdict``: :func:`analysis.power.equivalence_verdict` of the WCR p and ``tost_p``.
+    * ``verdict``: :func:`analysis.power.equivalence_verdict` of the WCR p and ``tost_p``,
+      checked against the CRV3 p (``p_crv3``) and ``tost_p_crv3``: a conclusion only the WCR
+      pair reaches says so ("... by WCR only (CRV3: ...)").
     """
     settings = {**POWER_DEFAULTS, **(spec.get("power") or {})}
     alpha, target = float(settings["alpha"]), float(settings["power"])
@@ -334,7 +351,9 @@ def power_analysis(results: list[ModelResult], frame: pd.DataFrame, spec: dict
                 "mde_crv3_sd": mde3 * to_sd, "sd_within_term": sd_x, "sd_within_outcome": sd_y,
                 "sesoi_coef": sesoi_coef, "tost_p_crv3": tost_crv3["p"],
                 "ci90_low_sd": (b - half) * to_sd, "ci90_high_sd": (b + half) * to_sd,
-                "verdict": power.equivalence_verdict(float(row["p_wcr"]), tost_wcr["p"], alpha),
+                "p_crv3": float(row["p_crv3"]),
+                "verdict": power.equivalence_verdict(float(row["p_wcr"]), tost_wcr["p"], alpha,
+                                                     float(row["p_crv3"]), tost_crv3["p"]),
                 "wcr_size_sim": float(curve[0]), "rho": ar["rho"],
                 "sim_reps": int(settings["reps"]), "n_obs": result.n_obs, "n_clusters": G,
                 "n_periods": result.n_periods})
@@ -514,7 +533,7 @@ def descriptive_statistics(frame: pd.DataFrame, variables: list[str],
 def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
         spec_path: Path = config.SPECS / "models.yaml") -> list[ModelResult]:
     started = time.perf_counter()
-    spec = load_model_spec(spec_path)
+    spec = load_model_spec(spec_path, processed)
     tables, figures = outputs / "tables", outputs / "figures"
     panel = read_parquet(processed / spec["panel"])
     frame, means = estimation_frame(panel, spec)
@@ -645,6 +664,25 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     return results
 
 
+KEY_COLUMNS = ["model", "term", "estimate", "std_error", "p_value", "p_wcr", "p_wcr_rademacher"]
+
+
+def run_only(names: list[str], processed: Path = config.DATA_PROCESSED,
+             spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
+    """Estimate only the named models on the common sample and print their coefficients;
+    writes nothing (``--only``)."""
+    spec = load_model_spec(spec_path, processed)
+    for name in names:
+        if name not in spec["models"]:
+            raise DataError(spec_path, f"--only {name}: no such model "
+                            f"({', '.join(spec['models'])}){specs.did_you_mean(name, spec['models'])}",
+                            entry="models")
+    frame, _ = estimation_frame(read_parquet(processed / spec["panel"]), spec)
+    estimates = estimates_frame(fit_models(frame, spec, only=names))
+    print(estimates[KEY_COLUMNS].to_string(index=False), flush=True)
+    return estimates
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.models",
@@ -652,8 +690,19 @@ def main(argv: list[str] | None = None) -> int:
         "CRV1/CRV3/Driscoll–Kraay and the wild cluster restricted bootstrap; write tables, "
         "figures and outputs/estimates.csv.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "models.yaml")
+    parser.add_argument("--only", nargs="+", metavar="MODEL",
+                        help="estimate only these models (e.g. --only M4) on the common sample "
+                        "and print their coefficients; writes nothing")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
-    return run_stage("models", lambda: run(spec_path=args.spec))
+    if args.only:
+        return run_stage("models", lambda: run_only(args.only, spec_path=args.spec),
+                         verbose=True, record=False)
+    return run_stage("models", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
+                     summary=lambda results: (
+                         f"{', '.join(r.name for r in results)} on N = {results[0].n_obs}, "
+                         f"G = {results[0].n_clusters} -> outputs/estimates.csv, "
+                         "outputs/tables/main_results.*"))
 
 
 if __name__ == "__main__":

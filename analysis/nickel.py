@@ -40,14 +40,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
-from analysis import config, parsers
+from analysis import config, parsers, specs
 from analysis.fetch import load_registry, raw_path, source_by_name
 from analysis.figures import save_figure
 from analysis.io import (
     DataError,
+    add_verbose_argument,
     atomic_write_text,
     read_parquet,
     run_stage,
@@ -67,31 +67,13 @@ def _say(message: str) -> None:
 
 
 # --------------------------------------------------------------------------- specification
-def load_nickel_spec(path: Path = config.SPECS / "nickel.yaml") -> dict:
-    """Read ``specs/nickel.yaml`` and check the stage map and the event-study models."""
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the nickel specification ({error})") from error
-    stages = pd.DataFrame(spec.get("stages") or [])
-    for column in ("hs6", "stage"):
-        if column not in stages:
-            raise DataError(path, "every stage entry needs hs6 and stage", column=column)
-    stages["hs6"] = stages["hs6"].astype(str)
-    if stages["hs6"].duplicated().any() or not stages["hs6"].str.fullmatch(r"\d{6}").all():
-        raise DataError(path, "stage map: HS6 codes must be six digits and unique", column="hs6")
-    unknown = sorted(set(stages["stage"]) - set(STAGES))
-    if unknown:
-        raise DataError(path, f"stage map: unknown stages {unknown}; use {list(STAGES)}",
-                        column="stage")
-    event = spec["event_study"]
-    ids = [m["id"] for m in event["models"]]
-    if len(set(ids)) != len(ids) or "main" not in ids:
-        raise DataError(path, "event-study model ids must be unique and include 'main'")
-    grouped = [code for codes in event["groups"].values() for code in codes]
-    if len(set(grouped)) != len(grouped) or not set(grouped) <= set(stages["hs6"]):
-        raise DataError(path, "event-study groups must be disjoint sets of stage-map codes")
-    return spec
+def load_nickel_spec(path: Path = config.SPECS / "nickel.yaml",
+                     registry: Path = config.REGISTRY_FILE) -> dict:
+    """``specs/nickel.yaml``, validated (:class:`analysis.specs.NickelSpec`): the stage map,
+    the ban windows (first < ban <= last, inside the years), the event-study models and
+    groups, and the source against ``data/registry.yaml``."""
+    sources = {s.name for s in load_registry(registry)}
+    return specs.load(path, "nickel", context={"sources": sources})
 
 
 def stage_map(spec: dict) -> pd.DataFrame:
@@ -1096,7 +1078,7 @@ def run(raw_dir: Path = config.DATA_RAW, processed: Path = config.DATA_PROCESSED
         outputs: Path = config.OUTPUTS, spec_path: Path = config.SPECS / "nickel.yaml",
         registry: Path = config.REGISTRY_FILE) -> dict[str, pd.DataFrame]:
     """Build every output of the stage (see the module docstring)."""
-    spec = load_nickel_spec(spec_path)
+    spec = load_nickel_spec(spec_path, registry)
     _say("parsing the BACI HS07 extract (value thousand USD, quantity tonnes)")
     extract = read_extract(raw_dir, registry, spec["source"], tuple(spec["years"]))
     check_extract(extract, spec, spec_path)
@@ -1120,11 +1102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mc", type=int, metavar="R", default=0,
                         help="instead of the stage, print the rejection rates under a true "
                         "null of the event-study tests on R synthetic replications")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     if args.size_mc:
         print(size_simulation(args.size_mc, args.spec).to_string(index=False), flush=True)
         return 0
-    return run_stage("nickel", lambda: run(spec_path=args.spec))
+    return run_stage("nickel", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
+                     summary=lambda out: "event study, placebos and dyad SYN -> "
+                     "outputs/nickel_event_study.csv, outputs/tables/nickel_*")
 
 
 def size_simulation(replications: int, spec_path: Path = config.SPECS / "nickel.yaml"

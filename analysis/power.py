@@ -118,26 +118,42 @@ def wcr_tost(y: np.ndarray, X: np.ndarray, clusters: np.ndarray, j: int, margin:
     return {"p_lower": p_lower, "p_upper": p_upper, "p": max(p_lower, p_upper)}
 
 
-def equivalence_verdict(p_test: float, p_tost: float, alpha: float = 0.05) -> str:
+def equivalence_verdict(p_test: float, p_tost: float, alpha: float = 0.05,
+                        p_test_check: float | None = None, p_tost_check: float | None = None
+                        ) -> str:
     """What a reader may conclude from a test of ``beta = 0`` (``p_test``) and an equivalence
     test against the smallest effect of interest (``p_tost``), both at ``alpha``:
 
     * effect detected (the test rejects, equivalence does not);
     * no effect as large as the SESOI (equivalence shown, the test does not reject);
-    * detected but smaller than the SESOI (both reject);
+    * detected, smaller than the SESOI (both reject);
     * cannot tell (neither: the data are compatible with no effect and with an effect at
       least as large as the SESOI).
+
+    With a second, conservative pair (``p_test_check``, ``p_tost_check``: the CRV3 t(G-1)
+    test and TOST, which under-reject at this design while the WCR bootstrap may over-reject
+    slightly), a conclusion the two pairs do not share is marked as resting on the first test
+    alone: ``"<verdict> by WCR only (CRV3: <its verdict>)"``. So a firm verdict needs both.
     """
     if not np.isfinite(p_test) or not np.isfinite(p_tost):
         return "not computed"
-    significant, equivalent = p_test <= alpha, p_tost < alpha
-    if significant and not equivalent:
-        return "effect detected"
-    if equivalent and not significant:
-        return "no effect as large as the SESOI"
-    if significant and equivalent:
-        return "detected, smaller than the SESOI"
-    return "cannot tell"
+
+    def verdict(p: float, p_eq: float) -> str:
+        significant, equivalent = p <= alpha, p_eq < alpha
+        if significant and not equivalent:
+            return "effect detected"
+        if equivalent and not significant:
+            return "no effect as large as the SESOI"
+        if significant and equivalent:
+            return "detected, smaller than the SESOI"
+        return "cannot tell"
+
+    main = verdict(p_test, p_tost)
+    if p_test_check is None or p_tost_check is None or not (
+            np.isfinite(p_test_check) and np.isfinite(p_tost_check)):
+        return main
+    check = verdict(p_test_check, p_tost_check)
+    return main if check == main else f"{main} by WCR only (CRV3: {check})"
 
 
 # --------------------------------------------------------------------------- error process

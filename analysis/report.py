@@ -15,6 +15,7 @@ import base64
 import html
 import json
 import platform
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -23,9 +24,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import config
+from analysis import config, specs
 from analysis.fetch import load_registry
-from analysis.io import DataError, atomic_write_text, run_stage, sha256_of
+from analysis.io import (
+    DataError,
+    add_verbose_argument,
+    atomic_write_text,
+    display_path,
+    run_stage,
+    sha256_of,
+)
+from analysis.tables import html_frame
 
 HYPOTHESES = [
     ("H1", "GPR raises regional mineral-chain synergy", "gpr", "M1", "> 0"),
@@ -152,13 +161,19 @@ def power_section(outputs: Path) -> str:
         r = table.loc[(model, term)]
         mde = ("never reached 80% power in the simulation" if not np.isfinite(r["mde_sd_units"])
                else f"{r['mde_sd_units']:.2f}")
-        what = {"effect detected": "the data detect an effect",
-                "no effect as large as the SESOI": "the data rule out an effect as large as "
-                "the SESOI (equivalence shown)",
-                "detected, smaller than the SESOI": "the data detect an effect smaller than "
-                "the SESOI",
-                "cannot tell": "the data cannot tell: they are compatible with no effect and "
-                "with an effect at least as large as the SESOI"}.get(r["verdict"], r["verdict"])
+        plain = {"effect detected": "the data detect an effect",
+                 "no effect as large as the SESOI": "the data rule out an effect as large as "
+                 "the SESOI (equivalence shown)",
+                 "detected, smaller than the SESOI": "the data detect an effect smaller than "
+                 "the SESOI",
+                 "cannot tell": "the data cannot tell: they are compatible with no effect and "
+                 "with an effect at least as large as the SESOI"}
+        verdict, _, check = str(r["verdict"]).partition(" by WCR only (CRV3: ")
+        what = plain.get(verdict, verdict)
+        if check:
+            what = (f"by the WCR tests alone, {what}; the conservative CRV3 tests (p = "
+                    f"{r['p_crv3']:.2f}, TOST p = {r['tost_p_crv3']:.2f}) say "
+                    f"'{check.rstrip(')')}', so this conclusion is borderline")
         sentences.append(
             f"<li><b>{hid}</b> ({html.escape(claim)}; {html.escape(term)} in {model}): "
             f"estimate {r['estimate_sd']:.2f} SD per SD, 90% CRV3 interval "
@@ -177,12 +192,19 @@ def power_section(outputs: Path) -> str:
         "simulating the WCR test itself on the real regressors, clusters and years "
         f"({int(first['sim_reps'])} samples, AR(1) errors within country). The equivalence "
         "test (two one-sided WCR tests of |β| ≥ SESOI) says whether the data rule out an "
-        "effect as large as the SESOI.</p>")
+        "effect as large as the SESOI. At this design the WCR tests reject slightly more "
+        "often than their nominal level and the CRV3 tests less often (section 'Inference "
+        "checks'), so a conclusion is firm only where both reach it; where only the WCR tests "
+        "do, it is marked 'by WCR only'.</p>")
     return (intro + "<ul>" + "".join(sentences) + "</ul>"
             + _html_table(outputs / "tables" / "power.html"))
 
 
 def _figure(path: Path, caption: str) -> str:
+    """A figure embedded as a PNG data URI, with a numbered caption (the stylesheet numbers
+    figures); a note instead if the stage did not make it."""
+    if not path.exists():
+        return f"<p class='missing'>{html.escape(path.name)} was not produced.</p>"
     data = base64.b64encode(path.read_bytes()).decode()
     return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
@@ -193,12 +215,80 @@ def _html_table(path: Path) -> str:
         f"<p class='missing'>{html.escape(path.name)} was not produced.</p>"
 
 
-def _fmt(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.4f}")
+def _fmt(frame: pd.DataFrame, caption: str | None = None, float_format: str = "%.4f",
+         html_cells: dict[str, list[str]] | None = None) -> str:
+    """A data frame as a report table: readable headers, whole numbers as integers."""
+    return html_frame(frame, caption, float_format, html_cells)
+
+
+def _labels() -> dict[str, str]:
+    """Variable and term labels from specs/models.yaml (interactions from their factors)."""
+    try:
+        labels = specs.load(config.SPECS / "models.yaml")["labels"]
+    except DataError:
+        return {}
+    terms = {"gpr", "rn", "ti", "gpr:rn", "gpr:ti", "rn:ti", "gpr:rn:ti"}
+    return {t: specs.term_label(t, labels) for t in terms} | labels
+
+
+def findings_display(findings: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """The findings table as the report prints it: terms by their labels
+    (``gpr:rn (M4, N = 126, G = 7)`` -> ``GPR × RN (M4, N = 126, G = 7)``)."""
+    if findings.empty or "term" not in findings:
+        return findings
+    out = findings.copy()
+    out["term"] = out["term"].map(lambda text: re.sub(
+        r"^([a-z_:]+)", lambda m: labels.get(m.group(1), m.group(1)), str(text)))
+    return out
+
+
+#: Labels of the panel variables that the registry does not describe (variable_labels).
+VARIABLE_LABELS = {
+    "gprc": "country GPR (Caldara–Iacoviello)", "wui": "World Uncertainty Index",
+    "pwt_hc": "human capital index (PWT 10.0)", "wgi_va": "WGI voice and accountability",
+    "wgi_pv": "WGI political stability", "wgi_ge": "WGI government effectiveness",
+    "wgi_rq": "WGI regulatory quality", "wgi_rl": "WGI rule of law",
+    "wgi_cc": "WGI control of corruption", "trade_openness": "trade openness (% of GDP)",
+    "log_gdppc_ppp": "log GDP per capita (PPP)",
+    "patents_per_million": "resident patent applications per million people",
+    "articles_per_million": "journal articles per million people",
+}
+
+
+def variable_labels() -> dict[str, str]:
+    """Panel variable -> what it is: the registry's dataset text for the WDI series, then
+    :data:`VARIABLE_LABELS`."""
+    out = {}
+    for source in load_registry():
+        if source.variable:
+            out[source.variable] = source.dataset.split(": ", 1)[-1]
+    return out | VARIABLE_LABELS
+
+
+def labelled_variables(names: list[str]) -> list[str]:
+    """HTML cells: each variable's label with its column name in small code type."""
+    labels = variable_labels()
+    return [f"{html.escape(labels.get(n, n))} <code>{html.escape(n)}</code>" for n in names]
+
+
+def coverage_frame(markdown: str) -> pd.DataFrame:
+    """The data-coverage grid of ``outputs/tables/data_coverage.md`` as a frame."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in markdown.splitlines() if line.startswith("|")]
+    rows = [r for r in rows if not all(set(c) <= set(":-") for c in r)]
+    if len(rows) < 2:
+        return pd.DataFrame()
+    return pd.DataFrame(rows[1:], columns=rows[0])
 
 
 def file_hashes(paths: list[Path], root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): sha256_of(p) for p in sorted(paths) if p.is_file()}
+    """{path relative to ``root`` (absolute for a file outside it): sha256}."""
+    def name(path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            return str(path)
+    return {name(p): sha256_of(p) for p in sorted(paths) if p.is_file()}
 
 
 def build_manifest(outputs: Path, processed: Path, raw: Path) -> dict:
@@ -207,7 +297,8 @@ def build_manifest(outputs: Path, processed: Path, raw: Path) -> dict:
     inputs = [p for p in raw.rglob("*") if p.is_file() and not p.name.startswith(".")]
     inputs += [config.REGISTRY_FILE, config.HS_CHAIN_MAP_FILE, *config.SPECS.glob("*.yaml")]
     outs = [p for p in outputs.rglob("*") if p.is_file()
-            and p.name not in ("manifest.json", "report.html", "timings.json")]
+            and p.name not in ("manifest.json", "report.html", "timings.json")
+            and "logs" not in p.relative_to(outputs).parts]
     timings_path = outputs / "timings.json"
     return {
         "project": "asean-mineral-chain",
@@ -235,18 +326,20 @@ def inference_section(outputs: Path) -> str:
              "Webb jackknife, (G−1)/G) use t(G−1), Driscoll–Kraay t(T−1). The wild cluster "
              "restricted bootstrap re-estimates the year effects in every draw (only the "
              "country effects, nested in the country clusters, are partialled out); its "
-             "p-values are symmetric, share of |t*| ≥ |t|; the Rademacher p enumerates all 2^G "
+             "p-values are symmetric, share of |t*| ≥ |t|; the Rademacher p enumerates all 2<sup>G</sup> "
              "sign vectors and counts every draw, the two identity draws included.</p>")]
     path = outputs / "cluster_influence.csv"
     if path.exists():
         influence = pd.read_csv(path)
         high = influence[influence["partial_leverage"] > 0.5]
+        labels = _labels()
         if len(high):
             parts.append("<p class='note'><b>One cluster carries more than half of the "
                          "identifying variation</b> (partial leverage &gt; 0.5) for: "
                          + html.escape("; ".join(
-                             f"{r.model} {r.term}: {r.cluster} {r.partial_leverage:.2f}, "
-                             f"G* = {r.g_star:.1f}" for r in high.itertuples()))
+                             f"{r.model} {labels.get(r.term, r.term)}: {r.cluster} "
+                             f"{r.partial_leverage:.2f}, G* = {r.g_star:.1f}"
+                             for r in high.itertuples()))
                          + ". Cluster-robust and bootstrap inference on these terms rests "
                          "on that one country; read them with the leave-one-out estimates "
                          "below.</p>")
@@ -293,13 +386,20 @@ def size_table_html(outputs: Path) -> str:
         return (f"<p class='note'><b>The recorded test sizes were measured at N, G, T = "
                 f"{recorded}, not at this sample's {current}</b>: re-run make bench "
                 "BENCH_ARGS=\"--size --record\".</p>")
+    labels = _labels()
+
+    def label(model_term: str) -> str:
+        model, _, term = model_term.partition(" ")
+        return f"{model}: {labels.get(term, term)}"
+
     rows = []
     for method, entry in (sizes.get("methods") or {}).items():
         for term, rate in entry["terms"].items():
-            rows.append({"method": method, "term": term, "size at 5%": rate})
+            rows.append({"method": method, "term": label(term), "size at 5%": rate})
     for check, entry in (sizes.get("ri") or {}).items():
         rows.append({"method": f"RI {check} ({entry['scheme']})",
-                     "term": f"{entry['model']} {entry['term']}", "size at 5%": entry["size"]})
+                     "term": label(f"{entry['model']} {entry['term']}"),
+                     "size at 5%": entry["size"]})
     table = pd.DataFrame(rows).pivot_table(index="method", columns="term",
                                            values="size at 5%", sort=False).reset_index()
     table.columns.name = None
@@ -309,7 +409,8 @@ def size_table_html(outputs: Path) -> str:
             f"regressors, clusters and years; AR(1) errors within country; {sim.get('reps')} "
             f"replications, B = {sim.get('bootstrap_draws')}; make bench). A method outside "
             "[0.025, 0.075] over-rejects (above) or under-rejects (below) at this design.</p>"
-            + _fmt(table))
+            + _fmt(table, "Rejection rate at 5% under a true null, by test and term (simulated "
+                   "on the estimation design)", float_format="%.3f"))
 
 
 def nickel_section(outputs: Path) -> str:
@@ -509,7 +610,8 @@ def supply_risk_section(outputs: Path) -> str:
          "(it enters the denominator at zero risk), which is why China, the largest producer of "
          "many of these minerals, scores low on them; where it imports most of what it "
          "processes from unstable suppliers (cobalt from the DR Congo), it scores high.</p>"),
-        _fmt(table.rename(columns={"importer": f"score, {year}"})),
+        _fmt(table,
+             f"GeoPolRisk scores of the focus materials by importer, {year}"),
         figure("supply_risk_heatmap.png",
                f"GeoPolRisk scores by importer and material, {year}"),
         (f"<p><strong>US dependence on China for rare earths</strong> (HS 280530, 284610, "
@@ -518,7 +620,8 @@ def supply_risk_section(outputs: Path) -> str:
          f"{us['share_quantity'].iloc[0]:.2f}) and {us['share_value'].iloc[-1]:.2f} in "
          f"{final} (by quantity {us['share_quantity'].iloc[-1]:.2f}); its highest value share "
          f"was {us.loc[peak, 'share_value']:.2f}, in {peak}.</p>"),
-        _fmt(us_table),
+        _fmt(us_table, "China's share of US imports of rare-earth metals and compounds "
+             "(HS 280530, 284610, 284690), by value and by quantity"),
         figure("dependence_us_china_rare_earths.png",
                "China's share of US rare-earth imports"),
         figure("dependence_china_asean.png",
@@ -545,21 +648,58 @@ def supply_risk_section(outputs: Path) -> str:
     return "".join(parts)
 
 
+#: The report's stylesheet: one readable column (tables may use the full width of a 1,400 px
+#: window without scrolling), numbered sections, tables and figures, captions above tables.
 CSS = """
-body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.85em;margin:1em 0} td,th{padding:.25em .6em;
-border-bottom:1px solid #eee;text-align:right} th{border-bottom:2px solid #444}
-td:first-child,th:first-child{text-align:left} #findings + table td:nth-child(2){text-align:left} figure{margin:1.5em 0} img{max-width:100%}
-figcaption{font-size:.85em;color:#555} .note{font-size:.9em;color:#444}
-nav a{margin-right:1em} code{background:#f4f4f4;padding:0 .2em}
+:root{--text:#1d2125;--muted:#59636e;--rule:#d6dbe0;--soft:#f5f7f9;--accent:#0b4f8a}
+*{box-sizing:border-box}
+body{font:15px/1.55 Georgia,"Times New Roman",serif;color:var(--text);max-width:1280px;
+  margin:0 auto;padding:1.5rem 1.75rem 4rem;counter-reset:section table figure}
+header{border-bottom:2px solid var(--text);margin-bottom:1rem}
+header h1{font-size:1.65rem;line-height:1.25;margin:.3rem 0 .4rem}
+header p{color:var(--muted);margin:.2rem 0 .8rem;max-width:60rem}
+nav.toc{background:var(--soft);border:1px solid var(--rule);padding:.6rem 1.2rem;
+  margin:1rem 0 2rem;font-size:.92rem}
+nav.toc h2{border:0;margin:.2rem 0;font-size:1rem;counter-increment:none}
+nav.toc h2::before{content:none}
+nav.toc ol{columns:2;column-gap:2.5rem;margin:.3rem 0;padding-left:1.4rem}
+nav.toc a{color:var(--accent);text-decoration:none}
+h2{font-size:1.3rem;border-bottom:1px solid var(--rule);padding-bottom:.2rem;margin-top:2.6rem;
+  counter-increment:section}
+h2::before{content:counter(section) ". ";color:var(--muted)}
+p{max-width:62rem}
+a{color:var(--accent)}
+table{border-collapse:collapse;margin:1.4rem 0 .5rem;font-size:.8rem;max-width:100%}
+caption{caption-side:top;text-align:left;font-weight:bold;padding:0 0 .4rem;
+  counter-increment:table;max-width:62rem}
+caption::before{content:"Table " counter(table) ". "}
+th,td{padding:.18rem .45rem;vertical-align:top;border-bottom:1px solid #eceff2}
+thead th{border-top:1.5px solid var(--text);border-bottom:1px solid var(--text);
+  text-align:left;font-weight:bold}
+table.data td.num,table.data th{white-space:normal}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.data td:first-child{min-width:8rem;max-width:24rem}
+table.data tbody tr:last-child td{border-bottom:1.5px solid var(--text)}
+table.regression{font-size:.82rem}
+table.regression td{padding:.1rem .7rem;border:0}
+.table-note,.note{font-size:.84rem;color:var(--muted);max-width:62rem}
+figure{margin:1.6rem 0;counter-increment:figure}
+figure img{max-width:100%;height:auto;display:block}
+figcaption{font-size:.85rem;color:var(--muted);margin-top:.3rem}
+figcaption::before{content:"Figure " counter(figure) ". ";font-weight:bold;color:var(--text)}
+pre{white-space:pre-wrap;word-break:break-word;background:var(--soft);padding:.6rem;
+  font-size:.78rem}
+code{background:var(--soft);padding:0 .2em;font-size:.9em}
+.missing{color:#9a3412}
+.hash{font-family:monospace;font-size:.85em}
+td a{word-break:break-all}
 """
 
 
 def constructs_section(tables: Path, figures: Path) -> str:
-    """Construct diagnostics (METHODS.md 3a), shown before any result."""
+    """Construct diagnostics (METHODS.md 3a), right after the findings."""
     intro = (
-        "<p class='note'>Read this before the results. Each index is checked on the two-way "
+        "<p class='note'>Read the results with these checks. Each index is checked on the two-way "
         "demeaned estimation sample: which country carries its within variation (FLAG above "
         "40%), whether it tracks the size of mineral trade or trade composition rather than its "
         "concept, whether it changes definition inside the window (must be 0), and how it "
@@ -579,32 +719,59 @@ def constructs_section(tables: Path, figures: Path) -> str:
             + _html_table(tables / "gpr_weights.html")
             + _html_table(tables / "gpr_partner_decomposition.html")
             + _html_table(tables / "syn_top_codes.html")
-            + "".join(_figure(figures / f"index_{n}.png", f"{n.upper()} by country")
-                      for n in ("syn", "gpr", "rn", "rn_events", "ti")
+            + "".join(_figure(figures / f"index_{n}.png", f"{title} by country and year")
+                      for n, title in (("syn", "SYN"), ("gpr", "GPR"), ("rn", "RN"),
+                                       ("rn_events", "RN measures in force"), ("ti", "TI"))
                       if (figures / f"index_{n}.png").exists()))
 
 
+def _section(key: str, title: str, content: str) -> tuple[str, str, str]:
+    return key, title, content
+
+
 def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
+    """The page: findings first, then what each index measures, the results, their checks,
+    the nickel case and supply risk, then the data, provenance and the run manifest. Every
+    section reads only files the stages wrote; a missing one is named, never fatal."""
     tables, figures = outputs / "tables", outputs / "figures"
+    labels = _labels()
     estimates = pd.read_csv(outputs / "estimates.csv")
     robustness = pd.read_csv(outputs / "robustness.csv") if (outputs / "robustness.csv").exists() \
         else None
     power = pd.read_csv(outputs / "power.csv") if (outputs / "power.csv").exists() else None
     iv = pd.read_csv(outputs / "iv_diagnostics.csv") \
         if (outputs / "iv_diagnostics.csv").exists() else None
-    findings = findings_table(estimates, robustness, power, iv)
+    findings = findings_display(findings_table(estimates, robustness, power, iv), labels)
     main_g = int(estimates.loc[estimates["model"] == "M5", "n_clusters"].iloc[0]) \
         if (estimates["model"] == "M5").any() else int(estimates["n_clusters"].max())
     sources = load_registry()
     provenance = pd.DataFrame([{"source": s.name, "dataset": s.dataset, "publisher": s.publisher,
-                                "vintage": s.vintage, "licence": s.licence, "url": s.url,
-                                "sha256": s.sha256} for s in sources])
-    weights = json.loads((processed / "index_weights.json").read_text())
-    coverage = (tables / "data_coverage.md").read_text(encoding="utf-8")
+                                "vintage": s.vintage, "licence": s.licence, "sha256": s.sha256}
+                               for s in sources])
+    links = {"source": [f"<a href='{html.escape(s.url)}'>{html.escape(s.name)}</a>"
+                        for s in sources],
+             "sha256": [f"<span class='hash' title='{s.sha256}'>{s.sha256[:12]}…</span>"
+                        for s in sources]}
+    weights_path = processed / "index_weights.json"
+    weights = json.loads(weights_path.read_text()) if weights_path.exists() else {}
+    coverage_path = tables / "data_coverage.md"
+    coverage = coverage_frame(coverage_path.read_text(encoding="utf-8")) \
+        if coverage_path.exists() else pd.DataFrame()
+    audit_path = tables / "merge_audit.md"
+    audit = coverage_frame(audit_path.read_text(encoding="utf-8")) if audit_path.exists() \
+        else pd.DataFrame()
+    for column in [c for c in audit.columns if c != "source" and c != "dropped_why"]:
+        audit[column] = pd.to_numeric(audit[column], errors="coerce").astype("Int64")
+    coverage_intro = ("Share of the panel years observed in each source by country; in "
+                      "brackets the share filled by interior linear interpolation (flagged "
+                      "<code>&lt;variable&gt;_filled</code>); leading and trailing gaps are "
+                      "never filled.")
+    n_obs = int(estimates["n_obs"].max()) if len(estimates) else 0
+    n_clusters = int(estimates["n_clusters"].max()) if len(estimates) else 0
     sections = [
-        ("constructs", "Constructs: what each index measures (read first)",
-         constructs_section(tables, figures)),
-        ("findings", "Findings: H1–H4", _fmt(findings) + (
+        _section("findings", "Findings: hypotheses H1–H4", _fmt(
+            findings, "Hypotheses H1–H4: estimate, p-values, verdict, whether the data can "
+            "tell, and the share of robustness variants that agree", float_format="%.3f") + (
             "<p class='note'>CRV1 p: cluster-robust (by country) with t(G−1), shown for "
             "comparison only (it over-rejects with this few clusters). WCR p: wild "
             "cluster restricted bootstrap-t that re-estimates the year effects in every draw, "
@@ -618,61 +785,85 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
             f"models share one sample, the country-years complete for M5 ({main_g} clusters; "
             "the sample by country and what limits it are in the constructs section), "
             "so H1 is also shown for M1 on its own largest sample. Read every estimate "
-            "with the construct diagnostics above and the cluster-influence table below: where "
+            "with the construct diagnostics and the cluster-influence table: where "
             "one country carries more than half of a term's identifying variation, the test "
             "rests on that country. Shares: among the robustness variants of the base model M4 "
             "that estimate the term (alternative specifications only; jackknife, randomisation "
             "inference and IV rows are reported separately); for H1 they refer to the GPR "
             "coefficient in M4. The pipeline tests the hypotheses; it does not tune towards a "
             "sign.</p>")),
-        ("power", "What the data can detect: power and equivalence",
-         power_section(outputs)),
-        ("main", "Main results", _html_table(tables / "main_results.html")),
-        ("me", "Marginal effects", _html_table(tables / "marginal_effects.html")
-         + _html_table(tables / "johnson_neyman.html")
-         + "<p class='note'>The main test of where the effect of GPR is significant is the "
-           "simultaneous (sup-t) wild bootstrap-t band over the observed range of the "
-           "moderator; the pointwise CRV1 region is a variant. Each region is printed with "
-           "the observations and countries inside it; one holding less than 10% of the "
-           "observations or a single country is without support.</p>"
-         + _figure(figures / "marginal_effects.png", "dSYN/dGPR across RN and TI (M4)")
-         + _html_table(tables / "binned_linearity.html")
-         + _figure(figures / "binned_linearity.png", "Binned linearity check")),
-        ("robust", "Robustness", _html_table(tables / "specification_curve_summary.html")
-         + _figure(figures / "specification_curve.png", "Specification curve")
-         + _html_table(tables / "robustness.html")
-         + _figure(figures / "leave_one_out.png", "Leave one country out")
-         + _html_table(tables / "heterogeneity.html")),
-        ("inference", "Inference checks: cluster influence, p-values, IV",
-         inference_section(outputs)),
-
-
-        ("nickel", "The nickel case: resource nationalism and chain restructuring",
-         nickel_section(outputs)),
-        ("desc", "Descriptive statistics", _html_table(tables / "descriptive_statistics.html")
-         + _html_table(tables / "correlations.html")),
-        ("indices", "Indices", _html_table(tables / "index_weights.html")
-         + _html_table(tables / "index_rank_correlations.html")
-         + _html_table(tables / "index_missing.html")
-         + f"<p class='note'>Epsilon {weights['epsilon']}, main method "
-           f"{weights['main_method']}; full record in data/processed/index_weights.json.</p>"),
-        ("supply", "Supply risk and dependence", supply_risk_section(outputs)),
-        ("data", "Data coverage and provenance",
-         f"<pre>{html.escape(coverage)}</pre>" + _html_table(tables / "merge_audit.html")
-         + _fmt(provenance)),
-        ("manifest", "Run manifest", "<pre>" + html.escape(json.dumps(
+        _section("constructs", "Constructs: what each index measures",
+                 constructs_section(tables, figures)),
+        _section("main", "Main results", _html_table(tables / "main_results.html")),
+        _section("power", "What the data can detect: power and equivalence",
+                 power_section(outputs)),
+        _section("me", "Marginal effects", _html_table(tables / "marginal_effects.html")
+                 + _html_table(tables / "johnson_neyman.html")
+                 + "<p class='note'>The main test of where the effect of GPR is significant is "
+                   "the simultaneous (sup-t) wild bootstrap-t band over the observed range of "
+                   "the moderator; the pointwise CRV1 region is a variant. Each region is "
+                   "printed with the observations and countries inside it; one holding less "
+                   "than 10% of the observations or a single country is without support.</p>"
+                 + _figure(figures / "marginal_effects.png",
+                           "Marginal effect of GPR on SYN across RN and TI (M4)")
+                 + _html_table(tables / "binned_linearity.html")
+                 + _figure(figures / "binned_linearity.png",
+                           "Binned linearity check: tercile estimates against the linear "
+                           "interaction model")),
+        _section("robust", "Robustness", _html_table(tables / "specification_curve_summary.html")
+                 + _figure(figures / "specification_curve.png",
+                           "Specification curve: standardised coefficients across the variants")
+                 + _html_table(tables / "robustness.html")
+                 + _figure(figures / "leave_one_out.png", "Leave-one-country-out estimates")
+                 + _html_table(tables / "heterogeneity.html")),
+        _section("inference", "Inference checks: cluster influence, p-values, IV",
+                 inference_section(outputs)),
+        _section("nickel", "The nickel case: resource nationalism and chain restructuring",
+                 nickel_section(outputs)),
+        _section("supply", "Supply risk and import dependence", supply_risk_section(outputs)),
+        _section("desc", "Descriptive statistics",
+                 _html_table(tables / "descriptive_statistics.html")
+                 + _html_table(tables / "correlations.html")),
+        _section("indices", "Index weights", _html_table(tables / "index_weights.html")
+                 + _html_table(tables / "index_rank_correlations.html")
+                 + _html_table(tables / "index_missing.html")
+                 + (f"<p class='note'>Epsilon {weights.get('epsilon')}, main method "
+                    f"{weights.get('main_method')}; the full record is in "
+                    "data/processed/index_weights.json.</p>" if weights else "")),
+        _section("data", "Data coverage and provenance",
+                 (_fmt(coverage, "Data coverage of the country-year panel",
+                       html_cells={"variable": labelled_variables(list(coverage["variable"]))})
+                  if len(coverage) else
+                  "<p class='missing'>data_coverage.md was not produced.</p>")
+                 + f"<p class='note'>{coverage_intro}</p>"
+                 + (_fmt(audit, "Merge audit: rows matched and dropped per source")
+                    if len(audit) else _html_table(tables / "merge_audit.html"))
+                 + _fmt(provenance, "Sources: publisher, vintage, licence and sha256 (the "
+                        "full hashes are in data/registry.yaml and outputs/manifest.json)",
+                        html_cells=links)),
+        _section("manifest", "Run manifest", "<pre>" + html.escape(json.dumps(
             {k: v for k, v in manifest.items() if k not in ("inputs", "processed", "outputs")},
             indent=2)) + "</pre><p class='note'>The sha256 of every input and output is in "
             "outputs/manifest.json.</p>"),
     ]
-    nav = "".join(f"<a href='#{key}'>{html.escape(title)}</a>" for key, title, _ in sections)
-    body = "".join(f"<h2 id='{key}'>{html.escape(title)}</h2>{content}"
+    toc = "".join(f"<li><a href='#{key}'>{html.escape(title)}</a></li>"
+                  for key, title, _ in sections)
+    body = "".join(f"<section id='{key}'><h2>{html.escape(title)}</h2>{content}</section>"
                    for key, title, content in sections)
+    summary = (f"Reproducible results of the China + ASEAN panel: moderated two-way fixed-effects "
+               f"models of strategic-mineral chain synergy (SYN) on geopolitical risk (GPR), "
+               f"resource nationalism (RN) and technological innovation (TI), with few-cluster "
+               f"inference (main sample: {n_obs} country-years, {n_clusters} countries), the "
+               "nickel-ban case and GeoPolRisk supply risk. Every table here is also in "
+               "outputs/tables as Markdown, HTML, LaTeX (and Word for the main table).")
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>China–ASEAN mineral-chain synergy: results</title><style>{CSS}</style>"
-            f"</head><body><h1>Geopolitical risk, resource nationalism, innovation and "
-            f"China–ASEAN strategic-mineral chain synergy</h1><nav>{nav}</nav>{body}"
-            f"</body></html>\n")
+            "</head><body><header><h1>Geopolitical risk, resource nationalism, innovation and "
+            "China–ASEAN strategic-mineral chain synergy</h1>"
+            f"<p>{html.escape(summary)}</p></header>"
+            f"<nav class='toc'><h2>Contents</h2><ol>{toc}</ol></nav>{body}"
+            "</body></html>\n")
 
 
 def run(outputs: Path = config.OUTPUTS, processed: Path = config.DATA_PROCESSED,
@@ -693,8 +884,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m analysis.report",
         description="Write outputs/report.html (self-contained) and outputs/manifest.json from "
         "the outputs of the earlier stages.")
-    parser.parse_args(argv)
-    return run_stage("report", run)
+    add_verbose_argument(parser)
+    args = parser.parse_args(argv)
+    return run_stage("report", run, verbose=args.verbose or None,
+                     summary=lambda path: f"open {display_path(path)}")
 
 
 if __name__ == "__main__":

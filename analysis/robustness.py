@@ -30,51 +30,87 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from linearmodels.panel.utility import AbsorbingEffectError
 from tqdm import tqdm
 
-from analysis import cache, config, inference
+from analysis import cache, config, inference, specs
 from analysis.estimation import add_interactions, estimate
 from analysis.figures import save_figure
-from analysis.io import DataError, atomic_write_text, read_parquet, run_stage
+from analysis.io import (
+    DataError,
+    add_verbose_argument,
+    atomic_write_text,
+    block_interrupts,
+    current_log,
+    read_parquet,
+    run_stage,
+    worker_initializer,
+)
 from analysis.models import design_summary, load_model_spec, load_sizes, model_variables
-from analysis.tables import frame_table
+from analysis.tables import TERM_LABELS, frame_table
 
-KNOWN_KEYS = {"id", "label", "group", "replace", "lag", "winsorize", "drop_years",
-              "drop_countries", "keep_countries", "double_demean", "panel", "jackknife",
-              "permute", "iv", "model", "controls_add", "share_by_year", "country_trends",
-              "sample"}
 EXTRA = "_x_"  # prefix of the extra regressors a check adds (controls_add, share_by_year, trends)
 
 
-def load_robustness_spec(path: Path = config.SPECS / "robustness.yaml") -> dict:
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the robustness specification ({error})") from error
-    ids = [c["id"] for c in spec["checks"]]
-    if len(set(ids)) != len(ids):
-        raise DataError(path, "duplicate check ids")
-    for check in spec["checks"]:
-        unknown = set(check) - KNOWN_KEYS
-        if unknown:
-            raise DataError(path, f"check {check['id']!r} has unknown keys {sorted(unknown)}; "
-                            f"known keys: {sorted(KNOWN_KEYS)}")
-        if check.get("sample") not in (None, "main"):
-            raise DataError(path, f"check {check['id']!r}: sample must be 'main' (the main "
-                            f"estimation sample), not {check['sample']!r}")
-        permute = check.get("permute")
-        if permute is not None:
-            if permute.get("scheme") not in RI_SCHEMES:
-                raise DataError(path, f"check {check['id']!r}: permutation scheme "
-                                f"{permute.get('scheme')!r} unknown; use {sorted(RI_SCHEMES)} "
-                                "(the circular shift was removed)")
-            missing = {"variable", "draws"} - set(permute)
-            if missing:
-                raise DataError(path, f"check {check['id']!r}: permute needs "
-                                f"{sorted(missing)}")
-    return spec
+def load_robustness_spec(path: Path = config.SPECS / "robustness.yaml",
+                         models: dict | None = None, processed: Path | None = None) -> dict:
+    """``specs/robustness.yaml``, validated (:class:`analysis.specs.RobustnessSpec`).
+
+    With the model spec and the processed folder, every entry is also checked against the data:
+    models and variables it names exist, the columns it uses are in its panel, and every
+    country or year it drops or keeps matches rows of its estimation sample
+    (:func:`check_sample`), so no check is a silent copy of another."""
+    context: dict = {"schemes": list(RI_SCHEMES)}
+    if models is not None:
+        context["models"] = models
+        context["variables"] = {models["dependent"], *models["controls"],
+                                *(f for terms in models["models"].values()
+                                  for t in terms for f in t.split(":"))}
+    if models is not None and processed is not None:
+        context["panel_columns"] = panel_columns(processed)
+        name = specs.read_yaml(path).get("base_model")
+        base = {"dependent": models["dependent"], "controls": models["controls"],
+                "centre": models["centre"], "terms": models["models"].get(name, [])}
+
+        def sample(check: dict) -> pd.DataFrame | None:
+            if name not in models["models"]:
+                return None  # reported as an unknown base_model
+            try:
+                return check_sample(check, base, models, processed)
+            except (DataError, KeyError, ValueError):
+                return None  # the check's other keys are reported by their own validators
+
+        context["sample"] = sample
+    return specs.load(path, "robustness", context=context)
+
+
+def panel_columns(processed: Path) -> dict[str, set[str]]:
+    """The columns a check can use on each panel (the panel files that exist)."""
+    from analysis.io import parquet_columns
+
+    out: dict[str, set[str]] = {}
+    for kind in ("main", "dyad", "dyad_nickel", "chain"):
+        paths = panel_files(kind, processed)
+        if all(p.exists() for p in paths):
+            out[kind] = set().union(*(parquet_columns(p) for p in paths))
+    out.setdefault("main", set())
+    return out
+
+
+def check_sample(check: dict, model: dict, models: dict, processed: Path) -> pd.DataFrame:
+    """The (iso3, year) rows a check estimates on when its row filters (``drop_years``,
+    ``drop_countries``, ``keep_countries``) are left out: its panel, model, substitutions,
+    lags and complete cases, exactly as :func:`prepare_variant` builds them."""
+    check = {k: v for k, v in check.items() if k not in specs.ROW_FILTERS}
+    panel, entity, _ = variant_panel(check.get("panel"), processed)
+    model = model_for(check, model, models)
+    iv = check.get("iv") or {}
+    if iv.get("model"):
+        terms = models["models"][iv["model"]]
+        base = {f for t in terms for f in t.split(":")}
+        model = {**model, "terms": terms, "centre": [c for c in model["centre"] if c in base]}
+    frame = prepare_variant(panel, {"id": check.get("id", "?"), **check}, model, entity)
+    return frame[["iso3", "year"]]
 
 
 # --------------------------------------------------------------------------- panels
@@ -779,6 +815,24 @@ def iv_diagnostics_table(ivs: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def iv_display_table(iv_table: pd.DataFrame) -> pd.DataFrame:
+    """The IV diagnostics turned for print: one row per statistic, one column per IV check x
+    endogenous term (so the table fits a page); numbers with four decimals, N and G whole."""
+    columns = {}
+    for _, row in iv_table.iterrows():
+        cells = {}
+        for name, value in row.drop(["check", "term"]).items():
+            if isinstance(value, str):
+                cells[name] = value
+            elif name in ("N", "G"):
+                cells[name] = f"{int(value)}"
+            else:
+                cells[name] = "" if pd.isna(value) else f"{value:.4f}"
+        columns[f"{row['check']}: {TERM_LABELS.get(row['term'], row['term'])}"] = cells
+    out = pd.DataFrame(columns)
+    return out.rename_axis("statistic").reset_index()
+
+
 def run_check(check: dict, model: dict, processed: Path, terms: list[str], bootstrap: dict,
               seed: int, models: dict | None = None) -> tuple[list[dict], dict]:
     """Rows for the robustness table, and extra detail (jackknife rows, RI p-values, IV).
@@ -902,8 +956,9 @@ def display_table(table: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
     """Compact, paper-ready robustness table.
 
     RI p-values appear only on rows whose scheme passed the bench size check (kind "ri");
-    placebo rows show their p in brackets, never as a test. IV rows show their status, and
-    "n.i." instead of p-values where the diagnostics say the model is not identified."""
+    placebo rows show their p in brackets, never as a test. IV rows show "n.i." instead of
+    p-values where the diagnostics say the model is not identified; their first-stage and
+    Anderson–Rubin statistics and status are in the IV diagnostics table."""
     out = table[["label", "n_obs", "n_clusters"]].rename(
         columns={"label": "Check", "n_obs": "N", "n_clusters": "G"}).copy()
     kind = table["kind"] if "kind" in table else pd.Series("", index=table.index)
@@ -919,15 +974,8 @@ def display_table(table: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
             lambda v: "" if pd.isna(v) else f"{v:.3f}")
         if f"p_ri[{term}]" in table and table[f"p_ri[{term}]"].notna().any():
             out[f"RI p {name}"] = [
-                "" if pd.isna(v) else (f"{v:.3f}" if k == "ri" else f"[{v:.3f}] placebo")
+                "" if pd.isna(v) else (f"{v:.3f}" if k == "ri" else f"[{v:.3f}]")
                 for v, k in zip(table[f"p_ri[{term}]"], kind, strict=True)]
-    if status.notna().any():
-        out["IV first-stage F (CRV1, min)"] = table["iv_first_stage_f_min"].map(
-            lambda v: "" if pd.isna(v) else f"{v:.2f}")
-        out["IV SW F (min)"] = table["iv_sw_f_min"].map(
-            lambda v: "" if pd.isna(v) else f"{v:.2f}")
-        out["IV AR p"] = table["iv_ar_p"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
-        out["IV status"] = status.fillna("")
     return out
 
 
@@ -1125,11 +1173,15 @@ def run_jobs(jobs: list[tuple]):
 
         queue = sorted(jobs, key=_cost, reverse=True)
         saved = os.environ.get("OPENBLAS_NUM_THREADS")
-        with ProcessPoolExecutor(n_workers - 1,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+        log = current_log()
+        pool = ProcessPoolExecutor(n_workers - 1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=worker_initializer,
+                                   initargs=(None if log is None else str(log),))
+        try:
             os.environ["OPENBLAS_NUM_THREADS"] = "1"  # for the workers, started on submit
             try:
-                futures = [pool.submit(_run_job, job) for job in queue]
+                with block_interrupts():  # a Ctrl-C now reaches this process, not the workers
+                    futures = [pool.submit(_run_job, job) for job in queue]
             finally:
                 if saved is None:
                     os.environ.pop("OPENBLAS_NUM_THREADS", None)
@@ -1142,6 +1194,11 @@ def run_jobs(jobs: list[tuple]):
             for future in as_completed([f for f in futures if not f.cancelled()]):
                 yield future.result()
                 bar.update()
+        finally:
+            # on an error (here, in a worker, or in the caller) or Ctrl-C: no job starts any
+            # more and the workers are joined before the error leaves this function, so no
+            # process or thread of the pool outlives it
+            pool.shutdown(wait=True, cancel_futures=True)
     bar.close()
 
 
@@ -1154,8 +1211,8 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
         spec_path: Path = config.SPECS / "robustness.yaml",
         model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
     started = time.perf_counter()
-    spec = load_robustness_spec(spec_path)
-    models = load_model_spec(model_spec_path)
+    models = load_model_spec(model_spec_path, processed)
+    spec = load_robustness_spec(spec_path, models, processed)
     model = {"dependent": models["dependent"], "terms": models["models"][spec["base_model"]],
              "controls": models["controls"], "centre": models["centre"],
              "main_sample": model_variables(models)}
@@ -1224,14 +1281,15 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
                 "only the interaction is rebuilt from the permuted moderator paths, the main "
                 "effects stay fixed). RI p-values in brackets are placebos: that check's size "
                 "at 5% on this design (make bench BENCH_ARGS=\"--size --record\") lies outside "
-                f"[{SIZE_BAND[0]}, {SIZE_BAND[1]}] or was not measured. IV rows: see "
-                "iv_diagnostics; n.i. = not identified or not informative (weak instrument)")
+                f"[{SIZE_BAND[0]}, {SIZE_BAND[1]}] or was not measured. IV rows: first-stage F, "
+                "Sanderson–Windmeijer F, Anderson–Rubin test and status in the IV diagnostics "
+                "table; n.i. = not identified or not informative (weak instrument)")
     if ivs:
         iv_table = iv_diagnostics_table(ivs)
         atomic_write_text(outputs / "iv_diagnostics.csv",
                           iv_table.to_csv(index=False, float_format="%.10g",
                                           lineterminator="\n"))
-        frame_table(iv_table, tables / "iv_diagnostics",
+        frame_table(iv_display_table(iv_table), tables / "iv_diagnostics",
                     "IV diagnostics: 2SLS with two-way FE, CRV1 SEs (pyfixest's small-sample "
                     "factor) and t(G-1) p-values, and OLS on the same sample; per endogenous "
                     "term the first stage (the instrument's coefficient and sign, cluster-robust "
@@ -1258,15 +1316,65 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
     return table
 
 
+def check_rows(check_id: str, processed: Path = config.DATA_PROCESSED,
+               spec_path: Path = config.SPECS / "robustness.yaml",
+               model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
+    """The robustness-table rows of one check of the spec (validated like the whole battery),
+    as :func:`run` computes them; read from, or stored in, the result cache like any check.
+    Writes nothing under outputs/ (``--check``; :func:`analysis.api.check`)."""
+    models = load_model_spec(model_spec_path, processed)
+    spec = load_robustness_spec(spec_path, models, processed)
+    ids = [c["id"] for c in spec["checks"]]
+    if check_id not in ids:
+        raise DataError(spec_path, f"no check with the id {check_id!r}"
+                        f"{specs.did_you_mean(check_id, ids)}", entry="checks")
+    check = spec["checks"][ids.index(check_id)]
+    model = {"dependent": models["dependent"], "terms": models["models"][spec["base_model"]],
+             "controls": models["controls"], "centre": models["centre"]}
+    terms = spec["curve_terms"]
+    bootstrap = {**models["bootstrap"], "rademacher_enumeration": False, "all_terms": False}
+    check_model = model_for(check, model, models)
+    key = check_key(check, check_model, models, terms, bootstrap, spec["ri_seed"], processed)
+    stored = cache.load_result("robustness", cache_name(check_id), key)
+    if stored is None:
+        rows, extra = run_check(check, check_model, processed, terms, bootstrap,
+                                spec["ri_seed"], models)
+        cache.store_result("robustness", cache_name(check_id), key,
+                           {"rows": rows, "extra": extra})
+    else:
+        rows = stored["rows"]
+    return pd.DataFrame(rows)
+
+
+def run_one(check_id: str, processed: Path = config.DATA_PROCESSED,
+            spec_path: Path = config.SPECS / "robustness.yaml",
+            model_spec_path: Path = config.SPECS / "models.yaml") -> pd.DataFrame:
+    """``--check ID``: :func:`check_rows`, printed as the robustness table shows them."""
+    table = check_rows(check_id, processed, spec_path, model_spec_path)
+    terms = load_robustness_spec(spec_path)["curve_terms"]
+    print(display_table(table, terms).to_string(index=False), flush=True)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.robustness",
         description="Run every check in specs/robustness.yaml (a variant of the base model) "
         "and write the robustness table, specification curve, leave-one-out figure and "
-        "heterogeneity tables.")
+        "heterogeneity tables. Every entry is checked against the data first.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "robustness.yaml")
+    parser.add_argument("--check", metavar="ID",
+                        help="estimate only this check and print its row(s); writes nothing "
+                        "under outputs/")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
-    return run_stage("robustness", lambda: run(spec_path=args.spec))
+    if args.check:
+        return run_stage("robustness", lambda: run_one(args.check, spec_path=args.spec),
+                         verbose=True, record=False)
+    return run_stage("robustness", lambda: run(spec_path=args.spec),
+                     verbose=args.verbose or None,
+                     summary=lambda table: f"{len(table)} rows -> outputs/robustness.csv, "
+                     "outputs/tables/robustness.*")
 
 
 if __name__ == "__main__":

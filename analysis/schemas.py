@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.pandas import Check, Column, DataFrameSchema
 
@@ -108,19 +109,6 @@ TRADE_HS6_SCHEMA = DataFrameSchema(
     name="trade_hs6",
 )
 
-HS_MAP_SCHEMA = DataFrameSchema(
-    {
-        "hs6": Column(str, Check.str_matches(r"^\d{6}$"), unique=True),
-        "chain": Column(str, Check.isin((*CHAINS, "excluded"))),
-        "stage": Column(str, Check.isin(("supply", "transformation", "recycling", "none"))),
-        "included": Column(int, Check.isin((0, 1))),
-    },
-    checks=[Check(lambda df: ((df["included"] == 1) == (df["chain"] != "excluded")).all(),
-                  error="included must be 1 exactly for non-excluded chains")],
-    name="hs6_chain_map",
-)
-
-
 def validate(frame, schema: DataFrameSchema, path) -> None:
     """Validate ``frame``; a failure raises DataError naming the table and the failing check."""
     from analysis.io import DataError
@@ -129,8 +117,16 @@ def validate(frame, schema: DataFrameSchema, path) -> None:
         schema.validate(frame, lazy=True)
     except (pa.errors.SchemaErrors, pa.errors.SchemaError) as error:
         cases = getattr(error, "failure_cases", None)
-        summary = cases.head(5).to_string() if cases is not None else str(error)
-        raise DataError(path, f"schema {schema.name!r} failed:\n{summary}") from error
+        if cases is not None and len(cases):
+            first = cases.iloc[0]
+            column = first.get("column")
+            where = "" if pd.isna(first.get("index")) else f" at row {first['index']}"
+            summary = (f"check {first.get('check')!s} fails for {first.get('failure_case')!r}"
+                       f"{where} ({len(cases)} failure(s) in all)")
+        else:
+            column, summary = None, " ".join(str(error).split())
+        raise DataError(path, f"schema {schema.name!r}: {summary}",
+                        None if column is None or pd.isna(column) else str(column)) from error
 
 
 def _unique_keys(keys: list[str]) -> Check:

@@ -38,10 +38,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from analysis import config, parsers
-from analysis.io import DataError, atomic_write_text, run_stage
+from analysis import config, parsers, specs
+from analysis.io import DataError, add_verbose_argument, atomic_write_text, run_stage
 
 STAGE = "supply_risk"
 SPEC_FILE = config.SPECS / "supply_risk.yaml"
@@ -120,44 +119,12 @@ def characterisation_factor(score: float, price: float, cf_copper: float = CF_CO
 
 
 # =========================================================================== spec
-def load_spec(path: Path = SPEC_FILE) -> dict:
-    """Read and check ``specs/supply_risk.yaml``; errors name the file and the key."""
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the spec ({error})") from error
-    for key in ("groups", "geopolrisk", "dependence"):
-        if key not in (spec or {}):
-            raise DataError(path, "spec lacks a section", column=key)
-    groups = spec["groups"]
-    for name, members in groups.items():
-        if not members or len(set(members)) != len(members):
-            raise DataError(path, f"group {name!r} is empty or lists a country twice",
-                            column="groups")
-    method = spec["geopolrisk"]
-    for key in ("importers", "materials", "years", "missing_wgi", "cf_copper",
-                "tonnes_per_unit", "wgi_aliases"):
-        if key not in method:
-            raise DataError(path, "geopolrisk section lacks a key", column=key)
-    if not 0 <= float(method["missing_wgi"]) <= 1:
-        raise DataError(path, "missing_wgi must lie in [0, 1]", column="missing_wgi")
-    for view in spec["dependence"]:
-        for key in ("name", "direction", "reporters", "partners"):
-            if key not in view:
-                raise DataError(path, f"dependence view {view.get('name', '?')!r} lacks a key",
-                                column=key)
-        if view["direction"] not in ("imports", "exports"):
-            raise DataError(path, f"view {view['name']!r}: direction must be imports or exports",
-                            column="direction")
-        partner_sets = [set(groups.get(p, [p])) for p in view["partners"]]
-        union = set().union(*partner_sets) if partner_sets else set()
-        if sum(len(s) for s in partner_sets) != len(union):
-            raise DataError(path, f"view {view['name']!r}: partner groups overlap, so shares "
-                            "would count a flow twice", column="partners")
-        if REST_OF_WORLD in view["partners"] or REST_OF_WORLD in view["reporters"]:
-            raise DataError(path, f"{REST_OF_WORLD!r} is reserved for the rest of the world",
-                            column="partners")
-    return spec
+def load_spec(path: Path = SPEC_FILE, countries: set[str] | None = None) -> dict:
+    """``specs/supply_risk.yaml``, validated (:class:`analysis.specs.SupplyRiskSpec`); with
+    ``countries`` (BACI's ISO3 labels) every importer, reporter and partner is checked against
+    the trade data too. Errors name the file, the entry and the key."""
+    context = {} if countries is None else {"countries": countries}
+    return specs.load(path, "supply_risk", context=context)
 
 
 def members_of(name: str, groups: Mapping[str, Sequence[str]]) -> list[str]:
@@ -684,9 +651,11 @@ def run(raw_dir: Path = config.DATA_RAW, outputs: Path = config.OUTPUTS,
     import json
 
     spec = load_spec(spec_path)
+    chain_map = specs.load_hs_chain_map(chain_map_path)
     paths = raw_paths(raw_dir)
     hashes = verify_inputs(paths)
-    chain_map = pd.read_csv(chain_map_path, dtype={"hs6": str})
+    codes = parsers.read_baci_country_codes(paths["baci.db"])
+    spec = load_spec(spec_path, set(codes["iso3"]))
     scores, dependence, coverage = compute(paths, spec, chain_map, hashes=hashes)
 
     outputs.mkdir(parents=True, exist_ok=True)
@@ -717,9 +686,12 @@ def main(argv: list[str] | None = None) -> int:
         "Writes outputs/supply_risk.csv, outputs/dependence.csv and the figures.")
     parser.add_argument("--spec", type=Path, default=SPEC_FILE, help="spec file (YAML)")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     return run_stage(STAGE, lambda: run(spec_path=args.spec, figures=not args.no_figures),
-                     errors=(DataError, ValueError))
+                     errors=(DataError, ValueError), verbose=args.verbose or None,
+                     summary=lambda out: f"{len(out[0])} scores, {len(out[1])} dependence rows "
+                     "-> outputs/supply_risk.csv, outputs/dependence.csv")
 
 
 if __name__ == "__main__":

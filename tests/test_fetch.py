@@ -235,3 +235,27 @@ def test_world_bank_zip_download_yields_the_pinned_csv_member(dirs, http_server)
     path = fetch.fetch_source(source, raw, None, registry=registry)
     assert path.read_bytes() == CONTENT
     assert sorted(snapshot(raw)) == ["toy/toy.csv"]
+
+
+def test_refetch_replaces_a_damaged_copy_and_the_advice_names_it(dirs, monkeypatch, capsys):
+    """The hash-mismatch message names `make refetch SOURCE=toy`, and the refetch (what that
+    target runs) deletes only the damaged file and fetches the pinned one again."""
+    raw, mirror, registry = dirs
+    (mirror / "sub" / "toy.csv").write_bytes(CONTENT)
+    (raw / "toy").mkdir()
+    (raw / "toy" / "toy.csv").write_bytes(CONTENT[:10])  # truncated
+    source = fetch.load_registry(write_registry(registry, [entry()]))[0]
+    with pytest.raises(DataError, match=r"make refetch SOURCE=toy"):
+        fetch.fetch_source(source, raw, mirror, registry=registry)
+    monkeypatch.setenv("DATA_MIRROR", str(mirror))
+    code = fetch.main(["--refetch", "toy", "--registry", str(registry), "--raw-dir", str(raw)])
+    assert code == 0, capsys.readouterr().err
+    assert (raw / "toy" / "toy.csv").read_bytes() == CONTENT
+    # a copy that passes its check is never touched
+    before = (raw / "toy" / "toy.csv").stat().st_mtime_ns
+    assert fetch.main(["--refetch", "toy", "--registry", str(registry),
+                       "--raw-dir", str(raw)]) == 0
+    assert (raw / "toy" / "toy.csv").stat().st_mtime_ns == before
+    assert fetch.main(["--refetch", "tyo", "--registry", str(registry),
+                       "--raw-dir", str(raw)]) == 2
+    assert "no source named 'tyo' (did you mean 'toy'?)" in capsys.readouterr().err

@@ -211,15 +211,15 @@ def _write_measures(tmp_path, measure_id: str, column: str, value: str):
 
 
 @pytest.mark.parametrize(("measure_id", "column", "value", "message"), [
-    ("IDN-04", "groups", "nickel;nikel", "match no mineral group"),
-    ("IDN-04", "rule", "documented_dates;guess", "unknown or missing rule"),
-    ("IDN-04", "country", "IND", "not a panel country"),
+    ("IDN-04", "groups", "nickel;nikel", "'nikel' is not a mineral group"),
+    ("IDN-04", "rule", "documented_dates;guess", "'guess' is not a coding rule"),
+    ("IDN-04", "country", "IND", "'IND' is not a country of the panel"),
     ("IDN-11", "main", "yes", "disagrees with the rules"),
     ("LAO-03", "lifted", "", "unknown_lift needs the documented end"),
     ("VNM-02", "rule", "broad_scope", "disagrees with the rules"),
-    ("CHN-02", "rule", "documented_dates", "without the uncertain_start_later_date rule"),
-    ("IDN-04", "effective", "2014-13-40", "bad date"),
-    ("PHL-04", "lifted", "2010-01-01", "lifted on or before effective"),
+    ("CHN-02", "rule", "documented_dates", "only a start coded by the rule uncertain_start_later_date"),
+    ("IDN-04", "effective", "2014-13-40", "is not a calendar date"),
+    ("PHL-04", "lifted", "2010-01-01", "2010-01-01 is before effective 2017-04-27"),
 ])
 def test_read_measures_rejects_a_bad_entry(tmp_path, measure_id, column, value, message):
     path = _write_measures(tmp_path, measure_id, column, value)

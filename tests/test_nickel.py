@@ -97,8 +97,8 @@ def test_spec_with_an_unknown_stage_stops(tmp_path):
     spec["stages"][1]["stage"] = "smelted"
     path = tmp_path / "nickel.yaml"
     path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(DataError, match=r"nickel\.yaml, column 'stage': .*unknown stages "
-                                        r"\['smelted'\]"):
+    with pytest.raises(DataError, match=r"nickel\.yaml, stages\[1\]\.stage: input should be "
+                                        r"'ore', 'intermediate' or 'refined' \(got 'smelted'\)"):
         nickel.load_nickel_spec(path)
 
 

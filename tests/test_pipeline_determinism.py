@@ -47,7 +47,8 @@ def _write_inputs(root, checks):
                          "all_terms": True, "band_draws": 199}
     spec["marginal_effects"] = {"model": "M4", "percentiles": [10, 25, 50, 75, 90]}
     spec["power"] = {"reps": 60, "bootstrap_draws": 99, "calibration_reps": 30}
-    spec["labels"] = {"gpr": "GPR", "gpr:rn": "GPR × RN", "x1": "Control_1"}
+    spec["labels"] = {"syn": "SYN", "gpr": "GPR", "rn": "RN", "ti": "TI", "gpr:rn": "GPR × RN",
+                      "x1": "Control_1", "x2": "Control 2", "x3": "Control 3", "x4": "Control 4"}
     model_spec = root / "models.yaml"
     model_spec.write_text(yaml.safe_dump(spec, allow_unicode=True))
     check_spec = root / "robustness.yaml"

@@ -43,6 +43,14 @@ def test_equivalence_verdicts():
     assert power.equivalence_verdict(0.01, 0.01) == "detected, smaller than the SESOI"
     assert power.equivalence_verdict(0.30, 0.30) == "cannot tell"
     assert power.equivalence_verdict(np.nan, 0.3) == "not computed"
+    # the conservative CRV3 pair agrees: a firm verdict; it disagrees: the verdict says so
+    assert power.equivalence_verdict(0.60, 0.01, 0.05, 0.70, 0.04) == \
+        "no effect as large as the SESOI"
+    assert power.equivalence_verdict(0.60, 0.044, 0.05, 0.70, 0.097) == \
+        "no effect as large as the SESOI by WCR only (CRV3: cannot tell)"
+    assert power.equivalence_verdict(0.004, 0.85, 0.05, 0.14, 0.76) == \
+        "effect detected by WCR only (CRV3: cannot tell)"
+    assert power.equivalence_verdict(0.30, 0.30, 0.05, np.nan, 0.2) == "cannot tell"
 
 
 def test_within_sd_by_hand():
