@@ -184,8 +184,12 @@ def prepare_variant(panel: pd.DataFrame, check: dict, model: dict, entity: str =
             raise DataError(Path(column), f"check {check['id']!r}: column not in the panel")
         frame[variable] = frame[column]
     for variable in check.get("lag") or []:
+        # the same unit's value in year t - 1, missing where that year has no row (a shift by
+        # one row would take year t - 2 across a gap in an unbalanced panel)
         frame = frame.sort_values([entity, "year"])
-        frame[variable] = frame.groupby(entity)[variable].shift(1)
+        previous = frame[[entity, "year", variable]].assign(year=frame["year"] + 1)
+        frame[variable] = frame[[entity, "year"]].merge(
+            previous, on=[entity, "year"], how="left", validate="many_to_one")[variable].to_numpy()
     if check.get("drop_years"):
         frame = frame[~frame["year"].isin(check["drop_years"])]
     if check.get("drop_countries"):
