@@ -65,7 +65,7 @@ SCRIPT = textwrap.dedent("""
     paths = _project(root)
     checks = [*CHECKS["checks"]] + [
         {"id": f"ri{i}", "label": "RI", "permute": {"variable": "gpr", "scheme": "years",
-                                                    "draws": 4000}} for i in range(6)]
+                                                    "draws": 20000}} for i in range(6)]
     paths["robustness"].write_text(yaml.safe_dump({**CHECKS, "checks": checks}))
     print("started", flush=True)
     sys.exit(io.run_stage("robustness", lambda: robustness.run(
