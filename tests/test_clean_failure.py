@@ -65,7 +65,7 @@ SCRIPT = textwrap.dedent("""
     paths = _project(root)
     checks = [*CHECKS["checks"]] + [
         {"id": f"ri{i}", "label": "RI", "permute": {"variable": "gpr", "scheme": "years",
-                                                    "draws": 20000}} for i in range(6)]
+                                                    "draws": 40000}} for i in range(6)]
     paths["robustness"].write_text(yaml.safe_dump({**CHECKS, "checks": checks}))
     print("started", flush=True)
     sys.exit(io.run_stage("robustness", lambda: robustness.run(
@@ -83,7 +83,17 @@ def test_ctrl_c_gives_one_line_and_leaves_no_process(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env, start_new_session=True, cwd=os.getcwd())
     assert process.stdout.readline().strip() == "started"
-    time.sleep(6)  # inside the checks: the workers have started
+    # Wait until the stage's worker processes exist (not a fixed time: a fast machine finished
+    # the checks before a fixed 6-second wait and the signal then hit interpreter exit), then
+    # a little longer so that the workers are inside the checks.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        if len(children) >= 2:
+            break
+        time.sleep(0.2)
+    time.sleep(2)
     assert process.poll() is None, process.stderr.read()
     os.killpg(process.pid, signal.SIGINT)
     try:
