@@ -419,8 +419,8 @@ def test_early_warning_by_hand():
     each a rise of 0.5."""
     rows = []
     for j in range(10):
-        rows.append(("c%d" % j, "m", 2019, "d", (j + 1) / 20))
-        rows.append(("c%d" % j, "m", 2020, "d", (j + 11) / 20))
+        rows.append((f"c{j}", "m", 2019, "d", (j + 1) / 20))
+        rows.append((f"c{j}", "m", 2020, "d", (j + 11) / 20))
     frame = pd.DataFrame(rows, columns=["country", "mineral", "year", "dimension", "score"])
     out = sc.early_warning(frame, 0.2, "pooled", min_rise=0.05)
     flagged = out[out["flag"]]
