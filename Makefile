@@ -145,6 +145,21 @@ supply-risk: $(SUPPLY_OUT) ## GeoPolRisk scores and the import-dependence monito
 $(SUPPLY_OUT): $(RAW_STAMP) specs/supply_risk.yaml $(HS_MAP) $(CODE_supply_risk)
 	$(Q)$(PY) -m analysis.supply_risk
 
+# ---- scorecard (issue 20; METHODS.md section 11): a separate block, so that it merges cleanly.
+# The six-dimension supply-chain scorecard reads the supply-risk stage's outputs, the fetched
+# BACI and World Mining Data and the project-authored route and defence-list tables. The report
+# depends on it (the extra prerequisite below), so `make all` builds it after supply-risk.
+SCORECARD_OUT := outputs/scorecard.csv
+.PHONY: scorecard
+
+scorecard: $(SCORECARD_OUT) ## six-dimension supply-chain scorecard + early warning (specs/scorecard.yaml)
+
+$(SCORECARD_OUT): $(SUPPLY_OUT) $(RAW_STAMP) analysis/scorecard.py analysis/measures/scorecard.py analysis/weighting.py analysis/parsers.py analysis/figures.py analysis/tables.py specs/scorecard.yaml data/hs6_chain_map.csv data/chokepoint_partner_regions.csv data/chokepoint_routes.csv data/defence_critical_minerals.csv
+	$(PY) -m analysis.scorecard
+
+$(REPORT_OUT): $(SCORECARD_OUT)
+# ---- end of the scorecard block
+
 report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json
 
 # The manifest records the sha256 of every spec file and input, so they are prerequisites too.

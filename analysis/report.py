@@ -648,6 +648,97 @@ def supply_risk_section(outputs: Path) -> str:
     return "".join(parts)
 
 
+def scorecard_section(outputs: Path) -> str:
+    """The six-dimension supply-chain scorecard (METHODS.md section 11, ``make scorecard``,
+    docs/scorecard.md): China's and Indonesia's dimension scores for the focus minerals, the
+    heat maps, radar charts, early-warning flags, rank stability across methods, coverage and
+    what the data cannot measure. Reads only files written by ``analysis.scorecard``."""
+    tables, figures = outputs / "tables", outputs / "figures"
+    focus_path = tables / "scorecard_focus.csv"
+    if not (outputs / "scorecard.csv").exists() or not focus_path.exists():
+        return "<p class='missing'>Run <code>make scorecard</code> for this section.</p>"
+    spec = yaml.safe_load((config.SPECS / "scorecard.yaml").read_text(encoding="utf-8"))
+    focus = pd.read_csv(focus_path)
+    flags = pd.read_csv(tables / "scorecard_early_warning.csv")
+    coverage = pd.read_csv(tables / "scorecard_coverage.csv")
+    basis = pd.read_csv(tables / "scorecard_basis.csv")
+    stability = pd.read_csv(tables / "scorecard_rank_stability.csv")
+    history = pd.read_csv(outputs / "scorecard.csv", usecols=["year", "dimension", "score",
+                                                              "method"])
+    main = spec["weighting"]["main"]
+    scored = history[(history["method"] == main) & (history["dimension"] == "overall")
+                     & history["score"].notna()]
+    year = int(scored["year"].max()) if len(scored) else int(spec["years"]["last"])
+    labels = {k: v.get("short") or v["label"] for k, v in spec["dimensions"].items()}
+    countries = spec.get("focus_countries") or ["CHN", "IDN"]
+    table = focus[focus["country"].isin(countries)].rename(columns=labels | {
+        "overall": "Overall"})
+    table["mineral"] = table["mineral"].map(lambda m: spec["minerals"][m]["label"])
+    last_flags = flags[flags["year"] == year]
+    n_material = int(last_flags["material"].sum())
+    overall_cov = coverage[coverage["dimension"] == "overall"].iloc[0]
+    gross = ", ".join(basis.loc[~basis["comparable"], "mineral"])
+    tau = stability[(stability["year"] == year) & (stability["dimension"] == "overall")]
+    tau_text = "; ".join(f"{r.method_a} vs {r.method_b}: {r.tau:.2f} (n = {r.n})"
+                         for r in tau.itertuples())
+
+    def figure(name: str, caption: str) -> str:
+        return _figure(figures / name, caption) if (figures / name).exists() else ""
+
+    parts = [
+        ("<p>Each mineral's supply chain is scored, country by country and year by year, on the "
+         "six dimensions of seed 001: foreign dependence (net import reliance, top supplier's "
+         "share), chain control (share of world exports of the processed stages, processing "
+         "ratio), geopolitical and transport security (GeoPolRisk import risk, share of seaborne "
+         "imports through a chokepoint), demand growth (five-year growth of apparent "
+         "consumption and of world trade), military demand (defence-critical lists) and "
+         "domestic resource sustainability (production trend, a proxy: reserves are not in the "
+         "data). Every score is oriented so that <strong>1 is the least secure cell</strong> of "
+         f"the scored set ({spec['years']['first']}–{spec['years']['last']}, China and the ASEAN "
+         "members, all minerals), min–max normalised over it. Dimensions average their "
+         "indicators and the overall score averages the six dimensions (equal weights, the "
+         "main method); entropy weights and entropy-TOPSIS are variants. A cell the data "
+         "cannot fill stays empty: it is never filled by assumption (docs/scorecard.md).</p>"),
+        (f"<p><strong>{year}, {' and '.join(countries)}</strong> (empty = not measurable; the "
+         "coverage table below says why):</p>"),
+        _fmt(table),
+        figure("scorecard_heatmap.png", f"Scorecard heat maps, {year}: overall and by "
+               "dimension, countries × minerals"),
+        "".join(figure(f"scorecard_radar_{c}.png", f"{c}, {year}: dimension scores of the "
+                       "focus minerals") for c in countries),
+        ("<p class='note'>Radar charts for every country are in "
+         "<code>outputs/figures/scorecard_radar_&lt;ISO3&gt;.png</code>.</p>"),
+        (f"<p><strong>Early warning, {year}.</strong> {len(last_flags)} cells entered the top "
+         f"quintile of their dimension since {year - 1}; {n_material} of them with a rise of at "
+         f"least {spec['early_warning'].get('min_rise', 0):g} (the others reached a block of "
+         "tied top scores, e.g. exports of a processed stage falling to zero):</p>"),
+        _html_table(tables / "scorecard_early_warning_last.html"),
+        (f"<p><strong>Rank stability.</strong> Kendall's tau-b between methods, overall score, "
+         f"{year}: {html.escape(tau_text) or 'not computable'}. By dimension:</p>"),
+        _html_table(tables / "scorecard_rank_stability.html"),
+        (f"<p><strong>Coverage</strong> ({spec['years']['first']}–{spec['years']['last']}): the "
+         f"overall score needs all six dimensions and is measurable for {int(overall_cov.filled)}"
+         f" of {int(overall_cov.cells)} cells.</p>"),
+        _html_table(tables / "scorecard_coverage.html"),
+        ("<p class='note'><strong>What the data cannot measure.</strong> Reserves: World Mining "
+         "Data has production only, so resource sustainability is the trend of own output (a "
+         "proxy that cannot tell depletion from a policy or price-driven cut; a reserves source "
+         "such as USGS Mineral Commodity Summaries would give the reserves-to-production ratio). "
+         "Net import reliance and apparent consumption need traded and produced tonnes on one "
+         f"basis; for {html.escape(gross)} the traded codes are gross weights of ores or "
+         "intermediates (world exports are a multiple of world production), so those two "
+         "indicators are left out for them. Processing: the HS92 extract has no refined-nickel, "
+         "copper-cathode or tin-metal code and no ore code for rare earths, cobalt or lithium, "
+         "so chain control rests on one indicator or none. Magnets, batteries and other "
+         "downstream goods are outside the data. Routes are stylised (shortest sea route by "
+         "region, no voyage data). Military relevance uses two published lists in full (EU "
+         "CRMA strategic, China 2016); the US stockpile's list could not be verified in full. "
+         "Production data start in 2018, so growth and trend indicators exist only from 2022–"
+         "2023 and the overall score only for the last years.</p>"),
+    ]
+    return "".join(parts)
+
+
 #: The report's stylesheet: one readable column (tables may use the full width of a 1,400 px
 #: window without scrolling), numbered sections, tables and figures, captions above tables.
 CSS = """
@@ -821,6 +912,8 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
         _section("nickel", "The nickel case: resource nationalism and chain restructuring",
                  nickel_section(outputs)),
         _section("supply", "Supply risk and import dependence", supply_risk_section(outputs)),
+        _section("scorecard", "Supply-chain scorecard and early warning",
+                 scorecard_section(outputs)),
         _section("desc", "Descriptive statistics",
                  _html_table(tables / "descriptive_statistics.html")
                  + _html_table(tables / "correlations.html")),
