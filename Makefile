@@ -155,7 +155,7 @@ SCORECARD_OUT := outputs/scorecard.csv
 scorecard: $(SCORECARD_OUT) ## six-dimension supply-chain scorecard + early warning (specs/scorecard.yaml)
 
 $(SCORECARD_OUT): $(SUPPLY_OUT) $(RAW_STAMP) analysis/scorecard.py analysis/measures/scorecard.py analysis/weighting.py analysis/parsers.py analysis/figures.py analysis/tables.py specs/scorecard.yaml data/hs6_chain_map.csv data/chokepoint_partner_regions.csv data/chokepoint_routes.csv data/defence_critical_minerals.csv
-	$(PY) -m analysis.scorecard
+	$(Q)$(PY) -m analysis.scorecard
 
 $(REPORT_OUT): $(SCORECARD_OUT)
 # ---- end of the scorecard block
