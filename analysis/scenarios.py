@@ -50,8 +50,17 @@ from analysis import cache, config, parsers
 from analysis.fetch import load_registry, raw_path, source_by_name
 from analysis.figures import save_figure
 from analysis.io import DataError, atomic_write_text, read_parquet, run_stage, verify_sha256
+from analysis.simulation import (
+    behaviour,
+    cld,
+    inputs,
+    mdl,
+    runner,
+    scenario_spec,
+    sensitivity,
+    theil,
+)
 from analysis.simulation import calibration as calib
-from analysis.simulation import cld, inputs, mdl, runner, scenario_spec, sensitivity, theil
 from analysis.simulation import rare_earths as ree
 from analysis.tables import frame_table
 
@@ -250,6 +259,17 @@ def fit_statistics(spec, model, observed: pd.DataFrame, lookups, constants, fitt
             rows.append({"series": s.name, "window": label, **{k: stats[k] for k in
                                                                FIT_COLUMNS[2:]}})
     return pd.DataFrame(rows)[FIT_COLUMNS], pd.concat(frames, ignore_index=True)
+
+
+def behaviour_patterns(spec, history, fit_frame: pd.DataFrame) -> pd.DataFrame:
+    """METHODS' behaviour patterns on a calibrated run (simulated flows of the fit frame)."""
+    flows = fit_frame.pivot(index="year", columns="series", values="simulated")
+    schedule = history["Ore export ban schedule"]
+    years = list(flows.index)
+    return behaviour.nickel_patterns(
+        flows, behaviour.full_ban_years(schedule, years), behaviour.ban_starts(schedule, years),
+        spec.calibration.window[1],
+        names={"ore": "idn_chn_ore", "npi": "idn_chn_npi", "phl": "phl_chn_ore"})
 
 
 def stage_constants(spec, data, observed: pd.DataFrame, fitted: Mapping[str, float] | None,
@@ -514,9 +534,10 @@ def gap_figure(table: pd.DataFrame, figures: Path, first_year: int) -> None:
 
 # =========================================================================== summaries
 def summary_table(table: pd.DataFrame, spec) -> pd.DataFrame:
-    """Per scenario, over the report window: China's supply gap (mean kt a year and the
-    largest year), Indonesia's share of China's nickel and its export value by stage, each as
-    the median with the 5-95% band of the annual medians and bands averaged over the window."""
+    """Per scenario, over the report window: China's supply gap (the annual median and 5% and
+    95% quantiles averaged over the window, kt a year; the year with the largest median, none
+    when the median is 0 throughout, and that year's median and 95% quantile), Indonesia's
+    share of China's nickel (same averages) and its export value to China by stage (median)."""
     lo, hi = spec.report_window
     rows = []
     for sid in dict.fromkeys(table["scenario"]):
@@ -530,7 +551,8 @@ def summary_table(table: pd.DataFrame, spec) -> pd.DataFrame:
         peak = part[part["variable"] == "China supply gap"].sort_values("p50").iloc[-1]
         share = mean("Indonesia share of China nickel supply")
         rows.append({"scenario": sid, "gap_p50": gap[0], "gap_p05": gap[1], "gap_p95": gap[2],
-                     "gap_peak_year": int(peak["year"]), "gap_peak_p50": float(peak["p50"]),
+                     "gap_peak_year": int(peak["year"]) if peak["p50"] > 0 else None,
+                     "gap_peak_p50": float(peak["p50"]),
                      "gap_peak_p95": float(peak["p95"]),
                      "idn_share_p50": share[0], "idn_share_p05": share[1],
                      "idn_share_p95": share[2],
@@ -579,6 +601,7 @@ def run(spec_path: Path = SPEC_FILE, raw_dir: Path = config.DATA_RAW,
                 f"window and hold-out {spec.calibration.holdout[0]}-"
                 f"{spec.calibration.holdout[1]} (kt of nickel)", float_format="%.3f")
     fit_figure(fit_frame, spec, figures)
+    patterns = [behaviour_patterns(spec, history, fit_frame).assign(fit="calibration")]
     tables_out = [parameters.assign(window="calibration")]
     records = {"calibration": {k: fit[k] for k in ("cost", "starts", "message", "seconds",
                                                    "observed", "window")}}
@@ -599,8 +622,14 @@ def run(spec_path: Path = SPEC_FILE, raw_dir: Path = config.DATA_RAW,
                                                                 model), fitted, window=full)
         _csv(full_stats, outputs / "scenario_fit_full.csv")
         _csv(full_frame, outputs / "scenario_fit_full_series.csv")
+        patterns.append(behaviour_patterns(spec, history, full_frame).assign(fit="full"))
     else:
         parameters_used = parameters
+    patterns = pd.concat(patterns, ignore_index=True)
+    _csv(patterns, outputs / "scenario_patterns.csv")
+    _say("behaviour patterns (calibrated run): " + ", ".join(
+        f"{r.pattern}: {r.verdict}" for r in patterns[patterns["fit"] == "calibration"]
+        .itertuples()))
     errors = dict(zip(parameters_used["parameter"], parameters_used["std_error"],
                       strict=True))
     constants = stage_constants(spec, data, observed, fitted, model)

@@ -430,6 +430,10 @@ def parse_model(path: Path | str) -> Model:
                 kind, value = "constant", -tree.operand.value
             elif isinstance(tree, Call) and tree.function in STATEFUL_FUNCTIONS:
                 kind, function = "stateful", tree.function
+            if function == "smoothi" and re.search(r",\s*-?\d+\s*\)\s*$", rhs):
+                raise ModelError(f"{where}: write the initial value of SMOOTHI as a decimal "
+                                 "(1.0, not 1): PySD 3.14 keeps an integer state and drops the "
+                                 "first step of the smooth")
             for node in walk(tree):
                 if node is not tree and isinstance(node, Call) \
                         and node.function in STATEFUL_FUNCTIONS:

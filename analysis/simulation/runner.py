@@ -264,3 +264,54 @@ def summarise(result: Mapping[str, object], labels: Mapping[str, str] | None = N
 
 def is_finite_range(bounds: tuple[float, float]) -> bool:
     return all(math.isfinite(b) for b in bounds) and bounds[1] >= bounds[0]
+
+
+def time_monte_carlo(spec_path: Path | str, runs: int = 1000, repeats: int = 3,
+                     scenario: str = "combined_extreme",
+                     measures_path: Path | str | None = None) -> dict[str, object]:
+    """Wall-clock time of ``runs`` Monte Carlo runs of one scenario of the spec, as the
+    scenarios stage runs them (every output of the spec, the whole horizon, one process),
+    the median of ``repeats``; for ``make bench``. Policy schedules from the measures file;
+    constants at the model file's values (the calibrated ones do not change the time)."""
+    import time
+
+    from analysis.simulation import inputs, scenario_spec
+
+    spec_path = Path(spec_path)
+    spec = scenario_spec.load_spec(spec_path)
+    root = spec_path.resolve().parent.parent
+    model = load(root / spec.model)
+    measures = pd.read_csv(measures_path or root / "data" / "raw" / "rn_measures.csv",
+                           dtype=str, keep_default_na=False)
+    parts: dict[str, list] = {}
+    for entry in spec.measures:
+        parts.setdefault(entry.schedule, []).append(
+            inputs.measure_schedule(measures, entry.measure, entry.levels))
+    lookups = {k: inputs.combine_schedules(v) for k, v in parts.items()}
+    chosen = spec.scenario(scenario)
+    ranges = {model.name(n): model.ranges()[model.name(n)] for n in spec.uncertain}
+    fixed = {}
+    for name, value in chosen.parameters.items():
+        number = scenario_spec.parameter_value(value)
+        if isinstance(number, tuple):
+            ranges[model.name(name)] = number
+        else:
+            fixed[model.name(name)] = number
+    for schedule, steps in chosen.policies.items():
+        name = model.name(schedule)
+        base = lookups.get(name) or (np.array([p[0] for p in model.model[name].points]),
+                                     np.array([p[1] for p in model.model[name].points]))
+        lookups[name] = inputs.override_schedule(base, [(s.start, s.value) for s in steps])
+    annual = [*spec.outputs.flows, *spec.outputs.means,
+              *{n for pair in spec.outputs.shares.values() for n in pair}]
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        monte_carlo(model, fixed, ranges, lookups, runs, spec.monte_carlo.seed,
+                    annual=list(dict.fromkeys(annual)), levels=spec.outputs.stocks)
+        seconds.append(time.perf_counter() - started)
+    control = model.model.control
+    steps = round((control["final time"] - control["initial time"]) / control["time step"])
+    return {"scenario": scenario, "runs": runs, "seconds": float(np.median(seconds)),
+            "all_seconds": [round(s, 3) for s in seconds], "steps": steps,
+            "equations": len(model.model.equations), "drawn_parameters": len(ranges)}

@@ -369,8 +369,10 @@ def check_against_model(spec: ScenarioSpec, model, path: Path | str = "specs/sce
             raise SpecError(f"{path}: {where}: {model.path.name} has no variable {name!r}")
         eq = model.equations[key]
         if eq.kind != "constant":
-            raise SpecError(f"{path}: {where}: {name!r} is a {eq.kind} in {model.path.name}, "
-                            "not a constant")
+            kind = {"auxiliary": "an auxiliary", "stateful": "a stock or delay",
+                    "lookup": "a lookup"}.get(eq.kind, eq.kind)
+            raise SpecError(f"{path}: {where}: {name!r} is {kind} in {model.path.name}, not "
+                            "a constant")
         return eq
 
     def within(eq, value: float, where: str) -> None:
