@@ -633,6 +633,7 @@ def run(spec_path: Path = SPEC_FILE, raw_dir: Path = config.DATA_RAW,
     errors = dict(zip(parameters_used["parameter"], parameters_used["std_error"],
                       strict=True))
     constants = stage_constants(spec, data, observed, fitted, model)
+    records["constants_from_data"] = constants
     all_parameters = pd.concat(tables_out, ignore_index=True)
     all_parameters = all_parameters[["window", "parameter", "value", "lower", "upper",
                                      "at_bound", "std_error"]]
