@@ -65,9 +65,13 @@ from analysis.simulation import rare_earths as ree
 from analysis.tables import frame_table
 
 SPEC_FILE = config.SPECS / "scenarios.yaml"
-CODE = ("analysis.simulation.mdl", "analysis.simulation.engine", "analysis.simulation.runner",
-        "analysis.simulation.calibration", "analysis.simulation.sensitivity",
-        "analysis.simulation.inputs", "analysis.simulation.theil", "analysis.scenarios")
+# Code a cached result depends on: the simulation library for every result (the calibration
+# and the PySD check depend on nothing else: their data, inputs and constants are in the key);
+# the Monte Carlo and Sobol summaries also on this module (it derives the outputs).
+LIBRARY_CODE = ("analysis.simulation.mdl", "analysis.simulation.engine",
+                "analysis.simulation.runner", "analysis.simulation.calibration",
+                "analysis.simulation.sensitivity")
+STAGE_CODE = (*LIBRARY_CODE, "analysis.scenarios")
 LIBRARIES = ("numpy", "scipy", "pandas", "SALib")
 FIT_COLUMNS = ["series", "window", "n", "r2", "mape", "theil_um", "theil_us", "theil_uc"]
 SCENARIO_COLUMNS = ["scenario", "variable", "year", "p05", "p50", "p95"]
@@ -81,8 +85,8 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
     atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
 
 
-def _key(**parts) -> str:
-    return cache.key_of({**parts, "code": cache.code_version(*CODE),
+def _key(code: tuple[str, ...] = STAGE_CODE, **parts) -> str:
+    return cache.key_of({**parts, "code": cache.code_version(*code),
                          "libraries": cache.library_versions(*LIBRARIES)})
 
 
@@ -210,7 +214,8 @@ def calibrate(spec, model: runner.SimulationModel, observed: pd.DataFrame, looku
     everything the fit depends on."""
     cal = spec.calibration
     window = tuple(window or cal.window)
-    key = _key(kind="calibration", model=model.sha256, spec=cal.model_dump(), window=window,
+    key = _key(LIBRARY_CODE, kind="calibration", model=model.sha256, spec=cal.model_dump(),
+               window=window,
                observed=observed[["series", "year", "value"]].to_dict("list"),
                lookups=_array_digest(lookups), constants=dict(constants))
     stored = cache.load_result("scenarios", name, key)
@@ -418,7 +423,7 @@ def run_sobol(spec, scenario, model, history, fitted, errors, constants) -> pd.D
 def pysd_check(model_path: Path, model: runner.SimulationModel, params, lookups,
                names: list[str]) -> dict[str, object]:
     """The calibrated baseline in PySD and in the engine; largest relative difference."""
-    key = _key(kind="pysd", model=model.sha256, params=dict(params),
+    key = _key(LIBRARY_CODE, kind="pysd", model=model.sha256, params=dict(params),
                lookups=_array_digest(lookups), names=names,
                pysd=cache.library_versions("pysd"))
     stored = cache.load_result("scenarios", "pysd_check", key)
@@ -452,6 +457,7 @@ def fit_figure(frame: pd.DataFrame, spec, figures: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     series = list(dict.fromkeys(frame["series"]))
     columns = 3
@@ -467,6 +473,7 @@ def fit_figure(frame: pd.DataFrame, spec, figures: Path) -> None:
         ax.set_title(part["label"].iloc[0], fontsize=9)
         ax.set_ylabel("kt of nickel a year", fontsize=8)
         ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes[len(series):]:
         ax.set_axis_off()
     axes[0].legend(fontsize=8)
@@ -489,6 +496,7 @@ def scenario_figure(table: pd.DataFrame, baseline: pd.DataFrame, scenario, figur
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(3, 4, figsize=(15, 9.5))
     for ax, variable in zip(axes.ravel(), PANELS, strict=True):
@@ -504,6 +512,7 @@ def scenario_figure(table: pd.DataFrame, baseline: pd.DataFrame, scenario, figur
             ax.plot(base["year"], base["p50"], color="#333", lw=1, ls="--", label="baseline")
         ax.set_title(variable, fontsize=9)
         ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"Scenario {scenario.id}: median and 5-95% band of the Monte Carlo",
                  fontsize=11)
@@ -516,6 +525,7 @@ def gap_figure(table: pd.DataFrame, figures: Path, first_year: int) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     scenarios = list(dict.fromkeys(table["scenario"]))
     fig, axes = plt.subplots(2, (len(scenarios) + 1) // 2, figsize=(16, 6.5), sharey=True)
@@ -526,6 +536,7 @@ def gap_figure(table: pd.DataFrame, figures: Path, first_year: int) -> None:
         ax.plot(part["year"], part["p50"], color="#36c")
         ax.set_title(sid, fontsize=9)
         ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.ravel()[0].set_ylabel("kt of nickel a year")
     fig.suptitle("China's supply gap by scenario (median, 5-95%)", fontsize=11)
     fig.tight_layout()

@@ -175,7 +175,9 @@ def draw(loops: Sequence[tuple[LoopSpec, pd.DataFrame]], title: str):
                     ha="center", va="center", fontsize=11, fontweight="bold",
                     color={1: "#1a6", -1: "#c22", 0: "#888"}[sign])
         kind = loop_polarity(links)
-        ax.text(0, 0, f"{kind}\n{_wrap(spec.name, 20)}", ha="center", va="center",
+        # two variables sit top and bottom with the arcs between them: label beside them
+        label_x = 1.05 if len(nodes) == 2 else 0.0
+        ax.text(label_x, 0, f"{kind}\n{_wrap(spec.name, 20)}", ha="center", va="center",
                 fontsize=9, fontweight="bold")
         ax.set_xlim(-1.5, 1.5)
         ax.set_ylim(-1.4, 1.4)
