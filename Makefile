@@ -167,6 +167,20 @@ $(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) $(SP
 		$(REGISTRY) $(HS_MAP) $(MEASURES) $(CODE_report)
 	$(Q)$(PY) -m analysis.report
 
+# --- scenarios (METHODS section 10): a separate block, after nickel. Calibration, Monte Carlo,
+# Sobol and the PySD check are cached in data/cache/scenarios (a cold run takes a few minutes,
+# a warm one seconds); the report shows the section.
+SCENARIOS_OUT := outputs/scenarios.csv
+
+.PHONY: scenarios
+
+scenarios: $(SCENARIOS_OUT) ## stock-flow model: calibrate, scenarios, Monte Carlo, Sobol, rare earths (specs/scenarios.yaml)
+
+$(SCENARIOS_OUT): $(NICKEL_OUT) $(RAW_STAMP) analysis/scenarios.py $(wildcard analysis/simulation/*.py) analysis/parsers.py specs/scenarios.yaml $(wildcard specs/sd/*.mdl) data/raw/rn_measures.csv
+	$(Q)$(PY) -m analysis.scenarios
+
+$(REPORT_OUT): $(SCENARIOS_OUT)
+
 test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)
 	@$(PY) -m pytest -q
 

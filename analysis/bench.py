@@ -605,6 +605,15 @@ def main(argv: list[str] | None = None) -> int:
               f"noise, so the p may differ by up to {wcr['constant_draws']}/B)")
     else:
         print("\n(no estimation panel: run `make models` for the timing comparison)")
+    print("\n== Scenarios: 1,000 Monte Carlo runs of one scenario (vectorised engine) ==",
+          flush=True)
+    from analysis.simulation.runner import time_monte_carlo
+
+    mc = time_monte_carlo(config.SPECS / "scenarios.yaml")
+    print(f"{mc['runs']} runs of {mc['scenario']} ({mc['equations']} equations, {mc['steps']} "
+          f"steps, {mc['drawn_parameters']} parameters drawn): {mc['seconds']:.2f} s (median of "
+          f"{mc['all_seconds']}); PySD runs one parameter set at a time (its time per run: "
+          "outputs/scenario_pysd_check.json)", flush=True)
     info_after = machine()
     print(f"\nload average at the end: {info_after['load_average']}")
     print("\n== README benchmark table ==")

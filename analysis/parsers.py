@@ -657,3 +657,95 @@ def read_world_mining_data(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     production = pd.concat(frames, ignore_index=True)[
         ["material", "sheet", "country_code", "year", "production", "unit"]]
     return production, hs_map
+
+
+# --------------------------------------------------------------------------- World Bank Pink Sheet
+PINK_SHEET_SHEET = "Monthly Prices"
+PINK_SHEET_NAME_ROW = 5  # 1-based rows of the official layout
+PINK_SHEET_UNIT_ROW = 6
+PINK_SHEET_FIRST_DATA_ROW = 7
+PINK_SHEET_MISSING = ("\u2026", "...", "")  # the publisher writes '…' (U+2026) for a missing month
+
+
+def parse_pink_sheet(path: Path, series: Iterable[str] | None = None) -> pd.DataFrame:
+    """World Bank Commodity Price Data ("The Pink Sheet"), monthly, ``CMO-Historical-Data-Monthly.xlsx``.
+
+    Official layout of sheet ``Monthly Prices``: a title block in rows 1-4, the series names in
+    row 5 (e.g. ``Nickel``, ``Copper``, ``Iron ore, cfr spot``), their units in row 6 (e.g.
+    ``($/mt)``), then one row per month from row 7 with the month in column A written
+    ``YYYYMmm`` (``1960M01``) and the price, in nominal US dollars, in each series' column; a
+    missing month is written ``…``. ``series`` selects columns by their exact name (stripped);
+    a requested name the sheet does not have is an error, never an empty result.
+
+    Returns ``date`` (first day of the month), ``year``, ``month``, ``series``, ``unit`` (without
+    the parentheses, e.g. ``$/mt``) and ``price`` (float, NaN where the sheet has ``…``), one row
+    per series and month, sorted by series and date. Any other non-numeric cell, a month label
+    that is not ``YYYYMmm``, a repeated or out-of-order month, or a missing unit stops with a
+    DataError naming the file and the column.
+    """
+    if not path.exists():
+        raise DataError(path, "file is missing; run `make data` first")
+    try:
+        # no NA filter: pandas would otherwise read 'n/a' or 'NA' as missing without a word
+        frame = pd.read_excel(path, sheet_name=PINK_SHEET_SHEET, header=None, dtype=object,
+                              na_filter=False)
+    except ValueError as error:
+        raise DataError(path, f"sheet {PINK_SHEET_SHEET!r} not found ({error})") from error
+    except Exception as error:  # openpyxl raises several types for a damaged workbook
+        raise DataError(path, f"unreadable Pink Sheet workbook ({type(error).__name__}: "
+                        f"{error})") from error
+    if len(frame) < PINK_SHEET_FIRST_DATA_ROW:
+        raise DataError(path, f"sheet {PINK_SHEET_SHEET!r} has {len(frame)} rows; the layout "
+                        f"puts names in row {PINK_SHEET_NAME_ROW} and data from row "
+                        f"{PINK_SHEET_FIRST_DATA_ROW}")
+    names = frame.iloc[PINK_SHEET_NAME_ROW - 1]
+    units = frame.iloc[PINK_SHEET_UNIT_ROW - 1]
+    columns = {}
+    for position in range(1, frame.shape[1]):
+        name = names.iloc[position]
+        if isinstance(name, str) and name.strip():
+            if name.strip() in columns:
+                raise DataError(path, f"series {name.strip()!r} appears twice in row "
+                                f"{PINK_SHEET_NAME_ROW}")
+            columns[name.strip()] = position
+    if not columns:
+        raise DataError(path, f"row {PINK_SHEET_NAME_ROW} of {PINK_SHEET_SHEET!r} names no series")
+    wanted = list(columns) if series is None else [s.strip() for s in series]
+    missing = [s for s in wanted if s not in columns]
+    if missing:
+        raise DataError(path, f"series {missing} not in row {PINK_SHEET_NAME_ROW} of "
+                        f"{PINK_SHEET_SHEET!r}")
+    body = frame.iloc[PINK_SHEET_FIRST_DATA_ROW - 1:]
+    label = body[0].astype(str).str.strip()
+    body, label = body[label != ""], label[label != ""]
+    parts = label.str.extract(r"^(\d{4})M(\d{2})$")
+    bad = parts[0].isna() | ~pd.to_numeric(parts[1], errors="coerce").between(1, 12)
+    if bad.any():
+        raise DataError(path, f"month label {label[bad].iloc[0]!r} is not YYYYMmm",
+                        column="A")
+    year = parts[0].astype(int).to_numpy()
+    month = parts[1].astype(int).to_numpy()
+    order = year * 12 + month
+    if (np.diff(order) != 1).any():
+        where = int(np.argmax(np.diff(order) != 1)) + 1
+        raise DataError(path, f"months are not consecutive at {label.iloc[where]!r}", column="A")
+    dates = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": 1}))
+    out = []
+    for name in wanted:
+        position = columns[name]
+        unit = units.iloc[position]
+        if not isinstance(unit, str) or not unit.strip():
+            raise DataError(path, f"no unit in row {PINK_SHEET_UNIT_ROW}", column=name)
+        cells = body[position]
+        text = cells.astype("string").str.strip()
+        missing_cell = text.isna() | text.isin(PINK_SHEET_MISSING)
+        values = pd.to_numeric(text.mask(missing_cell), errors="coerce")
+        wrong = values.isna() & ~missing_cell
+        if wrong.any():
+            raise DataError(path, f"{int(wrong.sum())} non-numeric prices such as "
+                            f"{text[wrong].iloc[0]!r}", column=name)
+        out.append(pd.DataFrame({"date": dates.to_numpy(), "year": year, "month": month,
+                                 "series": name, "unit": unit.strip().strip("()"),
+                                 "price": values.astype(float).to_numpy()}))
+    return pd.concat(out, ignore_index=True).sort_values(["series", "date"],
+                                                         ignore_index=True)

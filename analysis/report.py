@@ -43,7 +43,8 @@ HYPOTHESES = [
     ("H4", "innovation offsets the RN suppression", "gpr:rn:ti", "M5", "> 0"),
 ]
 PACKAGES = ["numpy", "pandas", "scipy", "statsmodels", "linearmodels", "pyfixest", "wildboottest",
-            "stargazer", "pandera", "pooch", "country_converter", "matplotlib", "pyarrow"]
+            "stargazer", "pandera", "pooch", "country_converter", "matplotlib", "pyarrow",
+            "pysd", "SALib"]
 
 
 def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None,
@@ -648,6 +649,151 @@ def supply_risk_section(outputs: Path) -> str:
     return "".join(parts)
 
 
+def scenarios_section(outputs: Path) -> str:
+    """Scenarios and extreme shocks (METHODS.md section 10, ``analysis/scenarios.py``,
+    docs/scenarios.md): the calibrated stock-flow model of the nickel chain, its fit and
+    hold-out test, the scenarios with Monte Carlo bands, the Sobol ranking of the disruption
+    nodes, the causal-loop diagram and the rare-earth back-cast. Self-contained: it reads the
+    stage's CSV and JSON files and nothing else."""
+    fit_path = outputs / "scenario_fit.csv"
+    if not fit_path.exists():
+        return "<p class='missing'>Run <code>make scenarios</code> for this section.</p>"
+    figures = outputs / "figures"
+
+    def figure(name: str, caption: str) -> str:
+        return _figure(figures / name, caption) if (figures / name).exists() else ""
+
+    def read(name: str) -> pd.DataFrame | None:
+        path = outputs / name
+        return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.exists() \
+            else None
+
+    fit = read("scenario_fit.csv")
+    full = read("scenario_fit_full.csv")
+    parameters = read("scenario_parameters.csv")
+    patterns = read("scenario_patterns.csv")
+    summary = read("scenario_summary.csv")
+    sobol = read("scenario_sobol.csv")
+    loops = read("scenario_cld_links.csv")
+    ree_patterns = read("rare_earth_patterns.csv")
+    ree_data = read("rare_earth_data.csv")
+    check = json.loads((outputs / "scenario_pysd_check.json").read_text()) \
+        if (outputs / "scenario_pysd_check.json").exists() else {}
+    calibration = json.loads((outputs / "scenario_calibration.json").read_text()) \
+        if (outputs / "scenario_calibration.json").exists() else {}
+
+    def fmt(frame: pd.DataFrame, digits: int = 3) -> str:
+        return frame.to_html(index=False, border=0, na_rep="",
+                             float_format=lambda v: f"{v:.{digits}g}")
+
+    holdout = fit[fit["window"] == "holdout"]
+    negative = holdout[holdout["r2"] < 0]["series"].tolist()
+    window = calibration.get("calibration", {}).get("window", [2010, 2019])
+    parts = [
+        ("<p>A stock-flow model of the Indonesia &rarr; China nickel chain "
+         "(<code>specs/sd/nickel.mdl</code>, a Vensim text model run in PySD "
+         f"{html.escape(str(check.get('pysd_version', '')))}): Indonesian mining capacity and "
+         "ore stockpile, RKEF and HPAL capacity under construction and in operation, China's "
+         "port ore inventory, nickel in use and scrap in China, the Philippines as a "
+         "capacity-limited alternative supplier; policies (the ore ban, the 2017-2019 quotas, "
+         "the 2012-2014 duty) from the coded measures, the price from the World Bank Pink "
+         "Sheet. Quantities are kt of contained nickel. The Monte Carlo runs a vectorised copy "
+         "of the same equations, which equals PySD's run of the calibrated baseline to "
+         f"{check.get('max_relative_difference', float('nan')):.1e} (relative; PySD "
+         f"{check.get('pysd_seconds', float('nan'))} s per run, the copy "
+         f"{check.get('engine_seconds', float('nan'))} s).</p>"),
+        (f"<p><strong>Fit.</strong> Free parameters fitted on {window[0]}-{window[1]} by least "
+         "squares on log flows, then 2020-2024 predicted without refitting (levels, kt of "
+         "nickel; R&sup2; = 1 &minus; SSE/SST, negative when the model predicts worse than "
+         "the mean of the data; U<sup>M</sup>, U<sup>S</sup>, U<sup>C</sup>: Theil's shares of "
+         "the mean squared error from bias, unequal variation and unequal covariation, "
+         "Sterman 1984). In the hold-out R&sup2; is negative for "
+         f"{len(negative)} of {len(holdout)} series ({html.escape(', '.join(negative))}): "
+         "<strong>the model fitted on 2010-2019 misses the 2020-2024 expansion of "
+         "Indonesia's processing</strong> where U<sup>M</sup> dominates.</p>"),
+        fmt(fit),
+        figure("scenario_fit.png", "Model against data; hold-out 2020-2024 shaded"),
+    ]
+    if full is not None:
+        parts += [("<p>The scenarios start from the same least squares refitted on every year "
+                   "2010-2024 (its fit below: in-sample, not a test).</p>"), fmt(full)]
+    if parameters is not None:
+        at = parameters[parameters["at_bound"].fillna("") != ""]
+        parts += [("<p><strong>Calibrated parameters</strong> with their bounds (the ranges of "
+                   "the model file); at a bound: "
+                   + html.escape("; ".join(f"{r.parameter} ({r.window}, {r.at_bound})"
+                                           for r in at.itertuples()) or "none")
+                   + ". Standard errors from the curvature of the objective (inf: not "
+                   "identified locally).</p>"), fmt(parameters, 4)]
+    if patterns is not None:
+        parts += [("<p><strong>Behaviour patterns</strong> (METHODS section 10) on the "
+                  "calibrated runs:</p>"), fmt(patterns)]
+    if summary is not None:
+        shown = summary.copy()
+        parts += [("<p><strong>Scenarios.</strong> Each is a data entry of "
+                   "<code>specs/scenarios.yaml</code>; 1,000 Latin-hypercube runs over the "
+                   "literature ranges of the model file (the calibrated parameters held at "
+                   "their fit). China's supply gap: its requirement for Indonesian and "
+                   "Philippine nickel that neither they nor other suppliers meet, kt a year, "
+                   "mean over the report window of the median and of the 5% and 95% bands; "
+                   "the largest yearly median; Indonesia's share of China's nickel supply; "
+                   "Indonesia's export value to China by stage (million USD a year, median)."
+                   "</p>"), fmt(shown)]
+        parts.append(figure("scenario_supply_gap.png", "China's supply gap by scenario"))
+        parts.append(figure("scenario_baseline.png", "Baseline: stocks and flows"))
+        parts.append(figure("scenario_combined_extreme.png", "Combined extreme case"))
+        parts.append("<p class='note'>Every scenario's figure is in outputs/figures/"
+                     "scenario_&lt;id&gt;.png; the quantiles of every variable and year in "
+                     "outputs/scenarios.csv.</p>")
+    if sobol is not None:
+        ranking = sobol.pivot(index="scenario", columns="group", values="ST")
+        ranking["ranking (total Sobol index)"] = [
+            " > ".join(f"{g} {row[g]:.2f}" for g in row.sort_values(ascending=False).index)
+            for _, row in ranking.iterrows()]
+        ranking = ranking.reindex(list(dict.fromkeys(sobol["scenario"]))).reset_index()
+        parts += [("<p><strong>Disruption nodes.</strong> Total Sobol indices of China's "
+                   "cumulative supply gap over the report window by group of parameters "
+                   "(trade policy, technology and industrial chain, geopolitical layout, and "
+                   "demand and market, which is no disruption node): the share of its "
+                   "variance each group explains with its interactions. Where the gap is "
+                   "zero in nearly every run, the indices are noise.</p>"),
+                  fmt(ranking[["scenario", "ranking (total Sobol index)"]])]
+    if loops is not None:
+        kinds = loops.groupby("loop", sort=False)["loop_polarity"].first().reset_index()
+        parts += [("<p><strong>Causal-loop diagram</strong>, drawn from the model's dependency "
+                  "graph; each link's sign from its equation:</p>"), fmt(kinds),
+                  figure("nickel_cld.png", "Feedback loops of the nickel model")]
+    if ree_patterns is not None:
+        parts += [("<p><strong>Rare earths</strong> (<code>specs/sd/rare_earths.mdl</code>, "
+                   "same skeleton: Myanmar's ore to China, Lynas' Malaysian separation, "
+                   "China's 1999-2014 quotas and its 2023-2025 controls from the measures): "
+                   "the 2010 quota cut back-cast against the behaviour Sprecher et al. (2017) "
+                   "report.</p>"), fmt(ree_patterns.drop(columns="value")),
+                  ("<p>The run beside World Mining Data shares of world production and BACI's "
+                   "record of China's rare-earth exports (gross tonnes, not REO):</p>"),
+                  fmt(ree_data) if ree_data is not None else "",
+                  figure("rare_earth_backcast.png", "Rare earths: the 2010 back-cast")]
+    parts.append(
+        "<p class='note'>What the model is not: it has no exchange stocks, no Chinese NPI "
+        "capacity of its own, no stainless steel trade, one content factor per product, and "
+        "demand paths that are assumptions with ranges; the 2016 Philippine ore quantity in "
+        "BACI (12 Mt in HS92, 1.3 Mt in HS07, against about 30 Mt in the other years and a "
+        "value in line with 30 Mt) looks like a reporting error and is kept as published. "
+        "docs/scenarios.md has the equations, sources and choices.</p>")
+    return "".join(p for p in parts if p)
+
+
+CSS = """
+body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.85em;margin:1em 0} td,th{padding:.25em .6em;
+border-bottom:1px solid #eee;text-align:right} th{border-bottom:2px solid #444}
+td:first-child,th:first-child{text-align:left} #findings + table td:nth-child(2){text-align:left} figure{margin:1.5em 0} img{max-width:100%}
+figcaption{font-size:.85em;color:#555} .note{font-size:.9em;color:#444}
+nav a{margin-right:1em} code{background:#f4f4f4;padding:0 .2em}
+"""
+
+
 def scorecard_section(outputs: Path) -> str:
     """The six-dimension supply-chain scorecard (METHODS.md section 11, ``make scorecard``,
     docs/scorecard.md): China's and Indonesia's dimension scores for the focus minerals, the
@@ -914,6 +1060,8 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
         _section("supply", "Supply risk and import dependence", supply_risk_section(outputs)),
         _section("scorecard", "Supply-chain scorecard and early warning",
                  scorecard_section(outputs)),
+        _section("scenarios", "Scenarios and extreme shocks (stock-flow model)",
+                 scenarios_section(outputs)),
         _section("desc", "Descriptive statistics",
                  _html_table(tables / "descriptive_statistics.html")
                  + _html_table(tables / "correlations.html")),

@@ -199,7 +199,7 @@ def test_registry_missing_key_names_entry(tmp_path):
 def test_project_registry_is_complete():
     """Every real source records URL, vintage, 64-hex sha256 and a licence."""
     sources = fetch.load_registry()
-    assert len(sources) == 25
+    assert len(sources) == 26  # 25 + the World Bank Pink Sheet (scenarios stage)
     for source in sources:
         assert source.url.startswith("http")
         assert len(source.sha256) == 64 and int(source.sha256, 16) >= 0
