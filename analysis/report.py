@@ -688,6 +688,7 @@ def scenarios_section(outputs: Path) -> str:
 
     holdout = fit[fit["window"] == "holdout"]
     negative = holdout[holdout["r2"] < 0]["series"].tolist()
+    scored = int(holdout["r2"].notna().sum())
     window = calibration.get("calibration", {}).get("window", [2010, 2019])
     parts = [
         ("<p>A stock-flow model of the Indonesia &rarr; China nickel chain "
@@ -707,8 +708,11 @@ def scenarios_section(outputs: Path) -> str:
          "nickel; R&sup2; = 1 &minus; SSE/SST, negative when the model predicts worse than "
          "the mean of the data; U<sup>M</sup>, U<sup>S</sup>, U<sup>C</sup>: Theil's shares of "
          "the mean squared error from bias, unequal variation and unequal covariation, "
-         "Sterman 1984). In the hold-out R&sup2; is negative for "
-         f"{len(negative)} of {len(holdout)} series ({html.escape(', '.join(negative))}): "
+         "Sterman 1984; RMSE in kt). R&sup2; and MAPE are left empty where a window has "
+         "fewer than three years of at least 1 kt of actual flow, and China's supply gap is a "
+         "constraint with target 0, not data (the note column says which). In the hold-out "
+         f"R&sup2; is negative for {len(negative)} of the {scored} series that have one "
+         f"({html.escape(', '.join(negative))}): "
          "<strong>the model fitted on 2010-2019 misses the 2020-2024 expansion of "
          "Indonesia's processing</strong> where U<sup>M</sup> dominates.</p>"),
         fmt(fit),

@@ -10,7 +10,8 @@ and the geopolrisk wheel's ``baci.db`` (HS92 flows: the Philippines' ore) and
 
 Writes:
 
-- ``outputs/scenario_fit.csv``: ``series, window, n, r2, mape, theil_um, theil_us, theil_uc``
+- ``outputs/scenario_fit.csv``: ``series, window, n, n_material, r2, mape, theil_um, theil_us,
+  theil_uc, rmse, note``
   (window ``calibration`` 2010-2019 or ``holdout`` 2020-2024; levels in kt of nickel);
 - ``outputs/scenario_parameters.csv``: the calibrated parameters, ``parameter, value, lower,
   upper, at_bound, std_error``; ``outputs/scenario_calibration.json``: costs of every start;
@@ -73,7 +74,8 @@ LIBRARY_CODE = ("analysis.simulation.mdl", "analysis.simulation.engine",
                 "analysis.simulation.sensitivity")
 STAGE_CODE = (*LIBRARY_CODE, "analysis.scenarios")
 LIBRARIES = ("numpy", "scipy", "pandas", "SALib")
-FIT_COLUMNS = ["series", "window", "n", "r2", "mape", "theil_um", "theil_us", "theil_uc"]
+FIT_COLUMNS = ["series", "window", "n", "n_material", "r2", "mape", "theil_um", "theil_us",
+               "theil_uc", "rmse", "note"]
 SCENARIO_COLUMNS = ["scenario", "variable", "year", "p05", "p50", "p95"]
 
 
@@ -248,6 +250,7 @@ def fit_statistics(spec, model, observed: pd.DataFrame, lookups, constants, fitt
     simulated = setup.simulate(theta, final_year=cal.holdout[1])
     content = setup.contents(theta)[:, 0]
     years = simulated["years"]
+    source_of = {series.name: series.source for series in cal.series}
     rows, frames = [], []
     for i, s in enumerate(setup.series):
         data = observed[observed["series"] == s.name].set_index("year")["value"]
@@ -260,10 +263,34 @@ def fit_statistics(spec, model, observed: pd.DataFrame, lookups, constants, fitt
         for label, (a, b) in windows:
             keep = (years >= a) & (years <= b)
             stats = theil.fit_statistics(actual[keep], model_values[keep],
-                                         mape_floor=cal.mape_floor)
+                                         mape_floor=cal.mape_floor,
+                                         min_material=cal.min_material_years)
+            stats["note"] = fit_note(stats, source_of[s.name], cal.mape_floor,
+                                     cal.min_material_years)
+            if source_of[s.name] == "market_clearing":  # a constraint, not data: no fit shares
+                stats.update(r2=np.nan, mape=np.nan, theil_um=np.nan, theil_us=np.nan,
+                             theil_uc=np.nan)
             rows.append({"series": s.name, "window": label, **{k: stats[k] for k in
                                                                FIT_COLUMNS[2:]}})
     return pd.DataFrame(rows)[FIT_COLUMNS], pd.concat(frames, ignore_index=True)
+
+
+def fit_note(stats: Mapping[str, float], source: str, mape_floor: float,
+             min_material_years: int) -> str:
+    """What a reader needs to read one row of the fit table: a constraint series (the market
+    cleared, target 0) has only its RMSE, the typical unmet requirement in kt; a window with
+    fewer than ``min_material_years`` years of at least ``mape_floor`` kt of actual flow has no
+    R² or MAPE (``analysis.simulation.theil.fit_statistics``)."""
+    if stats["n"] == 0:
+        return "no observed data in this window"
+    if source == "market_clearing":
+        return "constraint (target 0): RMSE is the typical unmet requirement"
+    if stats["n"] < min_material_years:
+        return f"only {stats['n']} observed years: R² and MAPE not informative"
+    if stats["n_material"] < min_material_years:
+        return (f"{stats['n_material']} of {stats['n']} years with at least {mape_floor:g} kt: "
+                "R² and MAPE not informative")
+    return ""
 
 
 def behaviour_patterns(spec, history, fit_frame: pd.DataFrame) -> pd.DataFrame:

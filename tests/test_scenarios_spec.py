@@ -420,3 +420,17 @@ def test_rare_earth_backcast_against_the_published_patterns(measures):
     jumpy = frame.copy()
     jumpy.loc[jumpy["time"] >= 2011, "Substituted share"] += 0.15
     assert ree.patterns(jumpy).set_index("pattern").loc["substitution", "verdict"] == "missed"
+
+
+def test_fit_note_names_the_rule_that_blanks_a_row():
+    from analysis.scenarios import fit_note
+
+    assert fit_note({"n": 0, "n_material": 0}, "baci_hs92", 1.0, 3) == \
+        "no observed data in this window"
+    assert fit_note({"n": 10, "n_material": 0}, "market_clearing", 1.0, 3).startswith(
+        "constraint (target 0)")
+    assert fit_note({"n": 10, "n_material": 2}, "baci_hs92", 1.0, 3) == (
+        "2 of 10 years with at least 1 kt: R² and MAPE not informative")
+    assert fit_note({"n": 10, "n_material": 3}, "baci_hs92", 1.0, 3) == ""
+    assert fit_note({"n": 2, "n_material": 2}, "world_mining_data", 1.0, 3) == (
+        "only 2 observed years: R² and MAPE not informative")

@@ -58,3 +58,26 @@ def test_degenerate_cases():
     assert missing["n"] == 1
     with pytest.raises(ValueError, match="shape"):
         fit_statistics([1.0, 2.0], [1.0])
+
+
+def test_r2_and_mape_need_enough_years_of_material_flow():
+    """A flow that did not exist yet (zeros and one small value) gives an R² of thousands below
+    zero that measures nothing: with fewer than ``min_material`` years of at least the floor,
+    R² and MAPE are empty; RMSE is reported whatever the flow."""
+    actual = [0.03, 0.0, 0.0, 0.0, 2.0]
+    simulated = [0.0, 0.0, 0.3, 0.9, 1.0]
+    loose = fit_statistics(actual, simulated, mape_floor=1.0)
+    assert loose["n_material"] == 1
+    sse = 0.03 ** 2 + 0.3 ** 2 + 0.9 ** 2 + 1.0
+    mean = 2.03 / 5
+    sst = sum((a - mean) ** 2 for a in actual)
+    assert loose["r2"] == pytest.approx(1 - sse / sst, rel=1e-12)
+    assert loose["mape"] == pytest.approx(0.5)  # only the 2.0 year: |1 - 2| / 2
+    assert loose["rmse"] == pytest.approx(math.sqrt(sse / 5), rel=1e-12)
+    strict = fit_statistics(actual, simulated, mape_floor=1.0, min_material=2)
+    assert strict["n_material"] == 1
+    assert math.isnan(strict["r2"]) and math.isnan(strict["mape"])
+    assert strict["rmse"] == loose["rmse"]
+    assert strict["theil_um"] == pytest.approx(loose["theil_um"])  # the decomposition stays
+    enough = fit_statistics(actual, simulated, mape_floor=0.5, min_material=1)
+    assert enough["n_material"] == 1 and enough["r2"] == pytest.approx(loose["r2"])

@@ -118,6 +118,9 @@ class Calibration(_Strict):
     seed: int = 20260401
     max_evaluations: Annotated[int, Field(ge=10)] = 200
     mape_floor: Annotated[float, Field(ge=0.0)] = 1.0
+    # R² and MAPE need this many years of material flow (at least mape_floor) in a window;
+    # with fewer (a flow that did not exist yet) they say nothing and are left empty
+    min_material_years: Annotated[int, Field(ge=1)] = 3
     refit_for_scenarios: bool = True
 
 

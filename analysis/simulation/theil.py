@@ -20,7 +20,11 @@ R² is the coefficient of determination of the simulated values, 1 − Σ(S − 
 which is negative when the model predicts worse than the mean of the data (it is not the
 squared correlation, which would hide a bias). MAPE is the mean of |S − A| / |A| over the points
 with |A| at least ``mape_floor`` (points with almost no flow, such as ban years, would
-otherwise dominate it); it is NaN when there is no such point.
+otherwise dominate it); it is NaN when there is no such point. ``n_material`` counts those
+points. With ``min_material`` > 0, R² and MAPE are NaN when fewer than ``min_material`` points
+have material flow: a window in which the flow did not yet exist has almost no variance, and its
+R² (e.g. −20,000 for a model that opens a flow one year early) measures nothing. RMSE, in the
+units of the data, is reported whatever the flow.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ import numpy as np
 
 
 def fit_statistics(actual: Sequence[float], simulated: Sequence[float],
-                   mape_floor: float = 0.0) -> dict[str, float]:
-    """``n, r2, mape, theil_um, theil_us, theil_uc, mse`` of ``simulated`` against ``actual``.
+                   mape_floor: float = 0.0, min_material: int = 0) -> dict[str, float]:
+    """``n, n_material, r2, mape, theil_um, theil_us, theil_uc, mse, rmse`` of ``simulated``
+    against ``actual``.
 
     Points where either value is missing are dropped. With MSE = 0 the Theil shares are NaN
     (nothing to decompose); with a constant actual series R² is NaN.
@@ -44,18 +49,20 @@ def fit_statistics(actual: Sequence[float], simulated: Sequence[float],
     keep = np.isfinite(a) & np.isfinite(s)
     a, s = a[keep], s[keep]
     n = len(a)
-    out = {"n": n, "r2": np.nan, "mape": np.nan, "theil_um": np.nan, "theil_us": np.nan,
-           "theil_uc": np.nan, "mse": np.nan}
+    out = {"n": n, "n_material": 0, "r2": np.nan, "mape": np.nan, "theil_um": np.nan,
+           "theil_us": np.nan, "theil_uc": np.nan, "mse": np.nan, "rmse": np.nan}
     if n == 0:
         return out
     error = s - a
     mse = float(np.mean(error ** 2))
-    out["mse"] = mse
-    total = float(np.sum((a - a.mean()) ** 2))
-    if total > 0:
-        out["r2"] = 1.0 - float(np.sum(error ** 2)) / total
+    out["mse"], out["rmse"] = mse, float(np.sqrt(mse))
     large = np.abs(a) >= mape_floor if mape_floor > 0 else np.abs(a) > 0
-    if large.any():
+    out["n_material"] = int(large.sum())
+    informative = out["n_material"] >= min_material
+    total = float(np.sum((a - a.mean()) ** 2))
+    if total > 0 and informative:
+        out["r2"] = 1.0 - float(np.sum(error ** 2)) / total
+    if large.any() and informative:
         out["mape"] = float(np.mean(np.abs(error[large]) / np.abs(a[large])))
     if mse > 0:
         s_sd, a_sd = s.std(), a.std()
