@@ -7,8 +7,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_RAW = ROOT / "data" / "raw"
-DATA_PROCESSED = ROOT / "data" / "processed"
-OUTPUTS = ROOT / "outputs"
+# PIPELINE_PROCESSED_DIR / PIPELINE_OUTPUTS_DIR send a whole run elsewhere (the end-to-end test
+# builds every stage into a temporary folder); unset, the project's own folders.
+DATA_PROCESSED = Path(os.environ.get("PIPELINE_PROCESSED_DIR") or ROOT / "data" / "processed")
+OUTPUTS = Path(os.environ.get("PIPELINE_OUTPUTS_DIR") or ROOT / "outputs")
 TABLES = OUTPUTS / "tables"
 FIGURES = OUTPUTS / "figures"
 REGISTRY_FILE = ROOT / "data" / "registry.yaml"
