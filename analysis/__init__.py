@@ -1,7 +1,14 @@
 """China–ASEAN strategic-mineral industrial-chain synergy: a reproducible pipeline.
 
-Stages (one module each): fetch -> clean -> indices -> models -> robustness -> report; every
-stage is ``python -m analysis.<stage>``. For notebooks: ``from analysis import api``.
+Two layers. ``analysis/stages/``: the pipeline stages, one module each, every one a
+``python -m analysis.stages.<stage>`` entry with ``--help``; they talk to each other only through
+files (fetch -> clean -> indices -> diagnostics, models -> robustness; nickel, supply_risk,
+scorecard, scenarios beside them; report last; bench times them). Below them the subject
+libraries, pure functions that tests call directly: ``data/`` (registry, parsers, schemas, specs,
+cache, io), ``measures/`` (constructs, synergy, weighting, scorecard), ``econometrics/``
+(estimation, inference, marginal effects, power, the moderated models and their robustness
+variants), ``simulation/`` (the stock-flow model) and ``publish/`` (tables, figures).
+``config.py`` holds paths. For notebooks: ``from analysis import api``.
 """
 
 import signal as _signal
@@ -12,12 +19,12 @@ __version__ = "0.1.0"
 
 
 def _stage_name() -> str | None:
-    """``indices`` when this process is ``python -m analysis.indices``, else None."""
+    """``indices`` when this process is ``python -m analysis.stages.indices``, else None."""
     argv = getattr(_sys, "orig_argv", [])
     if "-m" in argv[:-1]:
         module = argv[argv.index("-m") + 1]
         if module.startswith("analysis."):
-            return module.removeprefix("analysis.")
+            return module.rpartition(".")[2]
     return None
 
 
@@ -28,6 +35,6 @@ def _interrupted_while_starting(signum, frame):
 
 
 # Ctrl-C while a stage is still importing its libraries: one line, no traceback. The stage's
-# entry point (analysis.io.run_stage) takes over once it runs.
+# entry point (analysis.data.io.run_stage) takes over once it runs.
 if _stage_name() and _threading.current_thread() is _threading.main_thread():
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)

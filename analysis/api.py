@@ -11,7 +11,7 @@
     api.spec("robustness")                  # a validated spec file, as a dict
 
 Everything reads what the stages wrote (run ``make all`` once) and the spec files, validated as
-the stages validate them (:mod:`analysis.specs`); nothing under ``outputs/`` is written.
+the stages validate them (:mod:`analysis.data.specs`); nothing under ``outputs/`` is written.
 :func:`fit` estimates on the same common sample as the models stage (the country-years complete
 in every model of ``specs/models.yaml``), so its numbers equal ``outputs/estimates.csv``.
 """
@@ -22,9 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import config, models, robustness, specs
-from analysis.estimation import ModelResult, tidy
-from analysis.io import DataError, read_parquet
+from analysis import config
+from analysis.data import specs
+from analysis.data.io import DataError, read_parquet
+from analysis.econometrics import moderated
+from analysis.econometrics.estimation import ModelResult, tidy
+from analysis.stages import robustness
 
 
 def spec(name: str) -> dict:
@@ -52,13 +55,13 @@ def fit(model: str = "M4", bootstrap: dict | str | None = "spec",
     p-values are then missing). The result's ``table`` has one row per regressor with every
     inference; :func:`estimates` turns it into the rows of ``outputs/estimates.csv``.
     """
-    model_spec = models.load_model_spec(spec_path, processed)
+    model_spec = moderated.load_model_spec(spec_path, processed)
     if model not in model_spec["models"]:
         raise DataError(spec_path, f"no model {model!r} "
                         f"({', '.join(model_spec['models'])}){specs.did_you_mean(model, model_spec['models'])}",
                         entry="models")
-    frame, _ = models.estimation_frame(read_parquet(processed / model_spec["panel"]), model_spec)
-    return models.fit_models(frame, model_spec, bootstrap=bootstrap, progress=False,
+    frame, _ = moderated.estimation_frame(read_parquet(processed / model_spec["panel"]), model_spec)
+    return moderated.fit_models(frame, model_spec, bootstrap=bootstrap, progress=False,
                              only=[model])[0]
 
 

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import api, models, robustness
+from analysis import api
+from analysis.econometrics import moderated
+from analysis.stages import models, robustness
 from tests.test_bad_inputs import CHECKS, _project
 
 
@@ -33,12 +35,12 @@ def test_fit_equals_the_models_stage(project):
 
 
 def test_bootstrap_none_skips_the_bootstrap(project):
-    spec = models.load_model_spec(project["models"], project["processed"])
-    frame, _ = models.estimation_frame(pd.read_parquet(project["processed"] / "panel.parquet"),
+    spec = moderated.load_model_spec(project["models"], project["processed"])
+    frame, _ = moderated.estimation_frame(pd.read_parquet(project["processed"] / "panel.parquet"),
                                        spec)
-    skipped = models.fit_models(frame, spec, bootstrap=None, progress=False)
+    skipped = moderated.fit_models(frame, spec, bootstrap=None, progress=False)
     assert all(r.table["p_wcr"].isna().all() for r in skipped)
-    with_spec = models.fit_models(frame, spec, progress=False)
+    with_spec = moderated.fit_models(frame, spec, progress=False)
     assert all(r.table.loc[r.table.index.isin(spec["key_terms"]), "p_wcr"].notna().all()
                for r in with_spec)
     quick = api.fit("M2", bootstrap=None, spec_path=project["models"],
@@ -56,7 +58,7 @@ def test_check_equals_its_row_of_the_robustness_stage(project):
 
 
 def test_unknown_names_stop_with_the_spec_named(project):
-    from analysis.io import DataError
+    from analysis.data.io import DataError
 
     with pytest.raises(DataError, match=r"models\.yaml, models: no model 'M7'"):
         api.fit("M7", spec_path=project["models"], processed=project["processed"])

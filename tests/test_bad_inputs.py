@@ -1,6 +1,6 @@
 """Every kind of bad input a user can type stops with exit code 2 and one line that names the
 file, the entry and the problem, before any work (a table of cases, run through the stages'
-own entry point :func:`analysis.io.run_stage`).
+own entry point :func:`analysis.data.io.run_stage`).
 
 The inputs live in a temporary project: a synthetic panel (tests.test_models' known DGP, with
 Brunei's TI missing so that Brunei is outside the estimation sample), the project's own spec
@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis import clean, config, indices, io, models, nickel, robustness, supply_risk
+from analysis import config
+from analysis.data import io, specs
+from analysis.stages import clean, indices, models, nickel, robustness, supply_risk
 from tests.test_models import SPEC, simulated_panel
 
 MODELS = {**copy.deepcopy(SPEC),
@@ -109,11 +111,11 @@ INDICES = config.SPECS / "indices.yaml"
 
 
 def _measures(root_file: Path, _processed: Path) -> object:
-    return indices.read_measures(root_file, indices.load_spec())
+    return indices.read_measures(root_file, specs.load_indices_spec())
 
 
 def _events(root_file: Path, _processed: Path) -> object:
-    return indices.read_events(root_file, indices.load_spec())
+    return indices.read_events(root_file, specs.load_indices_spec())
 
 
 def _readonly_outputs(root: Path) -> Callable[[], object]:
@@ -173,18 +175,18 @@ CASES = [
     # ---- specs/indices.yaml
     Case("indices_reversed_window", "indices.yaml", "window [2020, 1998] is reversed",
          _text_file("indices.yaml", INDICES, _sub("window: [1998, 2020]", "window: [2020, 1998]"),
-                    lambda p, d: indices.load_spec(p, d))),
+                    lambda p, d: specs.load_indices_spec(p, d))),
     Case("indices_unknown_indicator", "indices.yaml",
          "rn.indicators: indicator 'resource_rent_gdp' is not a column",
          _text_file("indices.yaml", INDICES,
                     _sub("    resource_rents_gdp: {", "    resource_rent_gdp: {"),
-                    lambda p, d: indices.load_spec(p, d))),
+                    lambda p, d: specs.load_indices_spec(p, d))),
     Case("indices_unknown_method", "indices.yaml", "main_method",
          _text_file("indices.yaml", INDICES, _sub("main_method: entropy", "main_method: entropy2"),
-                    lambda p, d: indices.load_spec(p, d))),
+                    lambda p, d: specs.load_indices_spec(p, d))),
     Case("indices_invalid_yaml", "indices.yaml", "not valid YAML (line",
          _text_file("indices.yaml", INDICES, _sub("window: [1998, 2020]", "window: [1998, 2020"),
-                    lambda p, d: indices.load_spec(p, d))),
+                    lambda p, d: specs.load_indices_spec(p, d))),
     # ---- data/raw/rn_measures.csv
     Case("measure_lifted_before_effective", "rn_measures.csv",
          "line 2 (measure_id CHN-01), column 'lifted'",
@@ -279,12 +281,11 @@ def test_there_are_at_least_twenty_cases():
 
 def test_the_shipped_inputs_are_valid(tmp_path):
     """The project's own spec and data files pass every check the cases above fail."""
-    from analysis import specs
 
     for path in sorted(config.SPECS.glob("*.yaml")):
         if path.stem in specs.REGISTRY:
             specs.load(path)
-    spec = indices.load_spec()
+    spec = specs.load_indices_spec()
     assert len(indices.read_measures(MEASURES, spec)) > 0
     assert len(indices.read_events(EVENTS, spec)) > 0
     assert len(clean.load_hs_chain_map()) > 0

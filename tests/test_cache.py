@@ -1,4 +1,4 @@
-"""The content-addressed caches (analysis/cache.py): a hit returns exactly what the work
+"""The content-addressed caches (analysis/data/cache.py): a hit returns exactly what the work
 returns, a changed input is a miss, and a damaged entry is rebuilt, never trusted."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import cache, parsers
-from analysis.io import sha256_of
+from analysis.data import cache, parsers
+from analysis.data.io import sha256_of
 from tests import synthetic
 
 CALLS: list[str] = []
@@ -80,7 +80,7 @@ def test_the_parser_code_is_part_of_the_key(cache_dir, tmp_path, monkeypatch):
     real = cache.code_version
 
     def edited(*modules):
-        return {**real(*modules), "analysis.parsers": "0" * 64}  # as if parsers.py changed
+        return {**real(*modules), "analysis.data.parsers": "0" * 64}  # as if parsers.py changed
 
     monkeypatch.setattr(cache, "code_version", edited)
     _parse(path)
@@ -175,9 +175,11 @@ def test_clean_with_a_warm_parse_cache_writes_the_same_bytes(tmp_path, monkeypat
     """The clean stage twice: a cold cache (every raw file parsed, stored, and the parser's
     own result used, as with the cache off), then a warm one (every parsed table read back
     from parquet). Every file equal."""
-    from analysis import clean, config, fetch
+    from analysis import config
+    from analysis.data import registry
+    from analysis.stages import clean, fetch
 
-    fetch.fetch_all(fetch.load_registry(), config.DATA_RAW, config.data_mirror())
+    fetch.fetch_all(registry.load_registry(), config.DATA_RAW, config.data_mirror())
     monkeypatch.setenv("PIPELINE_CACHE_DIR", str(tmp_path / "cache"))
     outputs = {}
     monkeypatch.setenv("PIPELINE_CACHE", "on")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clean
-from analysis.io import DataError
+from analysis.data.io import DataError
+from analysis.stages import clean
 
 
 def test_fill_interior_gaps_only_inside_and_flags():
@@ -143,7 +143,7 @@ def test_clean_stops_on_a_truncated_raw_file(tmp_path, capsys):
     import shutil
 
     from analysis import config
-    from analysis.fetch import load_registry
+    from analysis.data.registry import load_registry
 
     gpr = next(s for s in load_registry() if s.name == "gpr")
     raw = tmp_path / "raw"

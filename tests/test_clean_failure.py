@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis import io, robustness
+from analysis.data import io
+from analysis.stages import robustness
 from tests.test_bad_inputs import CHECKS, _project
 
 

@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clean, config, constructs, indices
-from analysis.weighting import METHODS
+from analysis import config
+from analysis.data import partners, specs
+from analysis.measures import constructs
+from analysis.measures.weighting import METHODS
+from analysis.stages import clean, indices
 
 GOLD = ["710812"]
 
@@ -84,9 +87,9 @@ def test_d_rises_with_each_share_on_a_grid():
 
 def test_region_excludes_the_country_itself_for_china():
     """The first build counted China as its own regional partner (no monkeypatching here)."""
-    assert "CHN" not in clean.partner_groups("CHN")["region"]
-    assert clean.partner_groups("CHN")["region"] == set(config.ASEAN)
-    assert clean.partner_groups("IDN")["region"] == set(config.COUNTRIES) - {"IDN"}
+    assert "CHN" not in partners.partner_groups("CHN")["region"]
+    assert partners.partner_groups("CHN")["region"] == set(config.ASEAN)
+    assert partners.partner_groups("IDN")["region"] == set(config.COUNTRIES) - {"IDN"}
     assert all(iso3 not in partners for iso3, partners in indices.region_partners().items())
 
 
@@ -340,7 +343,7 @@ def test_project_measures_file_follows_the_coding_rules():
     assert "CHN" in set(main["country"])
     assert not main["mineral"].str.contains("sand").any()
     assert (measures["source"].str.len() > 10).all()
-    levels = indices.load_spec()["rn"]["levels"]
+    levels = specs.load_indices_spec()["rn"]["levels"]
     assert (measures["intensity"] == measures["category"].map(levels)).all()
     rules = measures.set_index("measure_id")["rule"]
     assert rules["IDN-11"] == "one_off_act" and "IDN-11" not in set(main["measure_id"])

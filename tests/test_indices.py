@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, indices
-from analysis.io import DataError
+from analysis import config
+from analysis.data import specs
+from analysis.data.io import DataError
+from analysis.stages import indices
 
 
 def test_gprx_is_the_lagged_share_weighted_mean():
@@ -90,7 +92,7 @@ def test_event_stock_with_decay_by_hand():
 
 def test_project_event_file_is_coded_by_the_documented_scale():
     events = indices.read_events(config.DATA_RAW / "rn_policy_events.csv")
-    spec = indices.load_spec()["rn"]
+    spec = specs.load_indices_spec()["rn"]
     np.testing.assert_allclose(indices.event_intensity(events, spec["levels"],
                                                        spec["first_build"]["partial_factor"]),
                                events["intensity"])
@@ -182,7 +184,7 @@ def test_rn_event_states_and_variants_by_hand():
     - second build (sum of intensities, unknown lift never lifted): 2015 4 + 1 = 5.
     """
     states, weights, by_group = indices.rn_event_states(
-        _rn_measures(), _rn_flows(), indices.load_spec(), groups=["copper", "nickel"])
+        _rn_measures(), _rn_flows(), specs.load_indices_spec(), groups=["copper", "nickel"])
     s = states.set_index(["iso3", "year"])
     expected = {
         "rn_events": {2006: 0.0, 2011: 0.125, 2013: 0.0, 2015: 0.5},
@@ -254,7 +256,7 @@ def test_ti_main_is_the_equal_weighted_mean_of_two_normalised_inputs():
     """min/max over the window: log articles 0..5, Internet 0..100, so
     A 1998: (0 + 0)/2 = 0; A 2003: (5/5 + 50/100)/2 = 0.75; B 1998: (2/5 + 1)/2 = 0.7;
     B 2003: articles missing -> TI missing (never renormalised onto Internet alone)."""
-    spec = indices.load_spec()
+    spec = specs.load_indices_spec()
     record = {"composites": {}}
     ti = indices.build_ti(_ti_panel(), spec, record).set_index(["iso3", "year"])
     assert ti.loc[("A", 1998), "ti"] == 0.0

@@ -1,4 +1,4 @@
-"""Tests for analysis.inference against pyfixest and wildboottest on a simulated FE panel."""
+"""Tests for analysis.econometrics.inference against pyfixest and wildboottest on a simulated FE panel."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.inference import (
+from analysis.econometrics.inference import (
     WEBB_POINTS,
     coefficient_table,
     count_absorbed_parameters,
@@ -375,7 +375,7 @@ def test_driscoll_kraay_on_arrays_equals_linearmodels():
     covariance with entity and time effects, on an unbalanced panel, bandwidths 1-3."""
     from linearmodels.panel import PanelOLS
 
-    from analysis import inference
+    from analysis.econometrics import inference
 
     rng = np.random.default_rng(4)
     rows = [(g, t) for g in range(6) for t in range(rng.integers(0, 3), 15)]

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import clean, config, fetch
+from analysis import config
+from analysis.data import registry
+from analysis.stages import clean, fetch
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +25,7 @@ WARM_CACHE = (config.DATA_RAW / ".fetched").exists()
 def built(tmp_path_factory):
     if not os.environ.get("DATA_MIRROR") and not WARM_CACHE:
         pytest.skip("no DATA_MIRROR and no fetched data/raw: real-data tests skipped")
-    fetch.fetch_all(fetch.load_registry(), config.DATA_RAW, config.data_mirror())
+    fetch.fetch_all(registry.load_registry(), config.DATA_RAW, config.data_mirror())
     out = tmp_path_factory.mktemp("processed")
     tables = tmp_path_factory.mktemp("tables")
     result = clean.build_all(config.DATA_RAW, out, tables)
@@ -45,8 +47,8 @@ def test_panel_has_all_countries_and_years(built):
                                             ("THA", 1996)])
 def test_gprc_is_the_mean_of_the_twelve_raw_months(built, iso3, year):
     tables, _, _ = built
-    source = fetch.source_by_name(fetch.load_registry(), "gpr")
-    raw = pd.read_excel(fetch.raw_path(source), usecols=["month", f"GPRC_{iso3}"])
+    source = registry.source_by_name(registry.load_registry(), "gpr")
+    raw = pd.read_excel(registry.raw_path(source), usecols=["month", f"GPRC_{iso3}"])
     months = raw[pd.to_datetime(raw["month"]).dt.year == year][f"GPRC_{iso3}"]
     assert len(months) == 12 and months.notna().all()
     panel = tables["panel"].set_index(["iso3", "year"])
@@ -101,7 +103,7 @@ def test_coverage_table_lists_every_country_and_variable(built):
 
 @pytest.fixture(scope="module")
 def with_indices(built, tmp_path_factory):
-    from analysis import indices
+    from analysis.stages import indices
 
     _, out, tables = built
     figures = tmp_path_factory.mktemp("figures")
@@ -147,7 +149,7 @@ def test_real_indices_cover_the_window(with_indices):
 
 def _raw_baci(columns: str, where: str) -> pd.DataFrame:
     """Rows of the raw BACI table read with plain sqlite3 (not the pipeline's parser)."""
-    source = fetch.source_by_name(fetch.load_registry(), "geopolrisk")
+    source = registry.source_by_name(registry.load_registry(), "geopolrisk")
     path = clean.verified_path(source, config.DATA_RAW, "baci.db")   # sha256 re-checked
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
         codes = pd.read_sql_query("select country_code, country_name, country_iso3 from "
@@ -225,7 +227,7 @@ def test_main_models_share_the_ten_country_sample(with_indices):
     """The common sample of M1-M5 with TI = science and digital capacity: G = 10, N = 182.
     Brunei never passes SYN's USD 1 m rule; Cambodia, Laos and Myanmar enter where SYN (and,
     for Laos and Myanmar, the ores share and trade openness) exist."""
-    from analysis.models import estimation_frame, load_model_spec
+    from analysis.econometrics.moderated import estimation_frame, load_model_spec
 
     _, out = with_indices
     panel = pd.read_parquet(out / "panel.parquet")

@@ -17,8 +17,11 @@ import pytest
 import yaml
 from docx import Document
 
-from analysis import config, indices, models, robustness, tables
-from analysis.io import DataError
+from analysis import config
+from analysis.data.io import DataError
+from analysis.econometrics import moderated
+from analysis.publish import tables
+from analysis.stages import indices, robustness
 from tests.test_models import SPEC, simulated_panel
 
 LABELS = {"syn": "SYN", "gpr": "GPR", "rn": "RN", "ti": "TI", "x1": "Control one",
@@ -26,8 +29,8 @@ LABELS = {"syn": "SYN", "gpr": "GPR", "rn": "RN", "ti": "TI", "x1": "Control one
 
 
 def test_word_table_has_the_stars_of_the_markdown_table(tmp_path):
-    frame, _ = models.estimation_frame(simulated_panel(noise=1.5, seed=11), SPEC)
-    results = models.fit_models(frame, SPEC, bootstrap=None, progress=False)
+    frame, _ = moderated.estimation_frame(simulated_panel(noise=1.5, seed=11), SPEC)
+    results = moderated.fit_models(frame, SPEC, bootstrap=None, progress=False)
     order = [*SPEC["models"]["M5"], *SPEC["controls"]]
     tables.write_regression_table(results, LABELS, order, tmp_path / "t", "T", "note")
     tables.write_docx(results, LABELS, order, tmp_path / "t.docx", "T", "note")

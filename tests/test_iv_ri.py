@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import inference, robustness
+from analysis.econometrics import inference, variants
+from analysis.stages import robustness
 
 pf = pytest.importorskip("pyfixest")
 TIGHT = pytest.importorskip("pyfixest.demeaners").MapDemeaner(fixef_tol=1e-12)
@@ -160,15 +161,15 @@ def test_anderson_rubin_by_hand() -> None:
 def test_permuted_grids_move_whole_paths_and_cross_sections() -> None:
     grid = np.arange(12.0).reshape(3, 4)  # 3 countries x 4 years
     rng = np.random.default_rng(0)
-    for g in robustness.permuted_grids(grid, "countries", 5, rng):
+    for g in variants.permuted_grids(grid, "countries", 5, rng):
         assert sorted(map(tuple, g)) == sorted(map(tuple, grid))  # rows = whole paths
         assert all(any((row == orig).all() for orig in grid) for row in g)
-    for g in robustness.permuted_grids(grid, "years", 5, rng):
+    for g in variants.permuted_grids(grid, "years", 5, rng):
         assert sorted(map(tuple, g.T)) == sorted(map(tuple, grid.T))  # whole cross-sections
     with pytest.raises(ValueError, match="circular time shift was removed"):
-        robustness.permuted_grids(grid, "shift", 99, rng)
+        variants.permuted_grids(grid, "shift", 99, rng)
     with pytest.raises(ValueError, match="unknown"):
-        robustness.permuted_grids(grid, "within", 1, rng)
+        variants.permuted_grids(grid, "within", 1, rng)
 
 
 def test_permutation_grid_is_the_estimation_window_of_the_sample() -> None:
@@ -176,11 +177,11 @@ def test_permutation_grid_is_the_estimation_window_of_the_sample() -> None:
     a country outside the sample and years outside the window never enter a draw."""
     panel = _small_panel()  # 2000-2007
     frame = panel[(panel["year"].between(2001, 2005)) & (panel["iso3"] != "THA")]
-    grid, rows, cols = robustness.permutation_grid(panel, frame, "gpr")
+    grid, rows, cols = variants.permutation_grid(panel, frame, "gpr")
     assert grid.shape == (5, 5)  # CHN, IDN, MYS, PHL, VNM x 2001-2005
     outside = (panel["year"] < 2001) | (panel["year"] > 2005) | (panel["iso3"] == "THA")
     assert (rows[outside.to_numpy()] == -1).all() and (rows[~outside.to_numpy()] >= 0).all()
-    values = robustness.grid_values(grid, rows, cols)
+    values = variants.grid_values(grid, rows, cols)
     np.testing.assert_array_equal(values[~outside.to_numpy()],
                                   panel.loc[~outside, "gpr"].to_numpy())
     assert np.isnan(values[outside.to_numpy()]).all()
@@ -223,13 +224,13 @@ def test_years_ri_equals_a_hand_loop_with_pyfixest_t() -> None:
     draws, seed = 25, 3
     got = robustness.permutation_test(panel, check, MODEL, "gpr", "years", draws, seed,
                                       ["gpr"], return_t=True)
-    frame = robustness.prepare_variant(panel, check, MODEL)
-    grid, rows, cols = robustness.permutation_grid(panel, frame, "gpr")
-    grids = robustness.permuted_grids(grid, "years", draws, np.random.default_rng(seed))
+    frame = variants.prepare_variant(panel, check, MODEL)
+    grid, rows, cols = variants.permutation_grid(panel, frame, "gpr")
+    grids = variants.permuted_grids(grid, "years", draws, np.random.default_rng(seed))
     observed = _hand_t(panel)["gpr"]
     hits = 0
     for b, g in enumerate(grids):
-        t = _hand_t(panel.assign(gpr=robustness.grid_values(g, rows, cols)))["gpr"]
+        t = _hand_t(panel.assign(gpr=variants.grid_values(g, rows, cols)))["gpr"]
         assert got["t_perm"][b, 0] == pytest.approx(t, rel=1e-7)
         hits += abs(t) >= abs(observed) * (1 - 1e-9)
     assert got["p"]["gpr"] == pytest.approx((1 + hits) / (1 + draws), abs=1e-15)
@@ -245,14 +246,14 @@ def test_interaction_ri_rebuilds_only_the_interaction() -> None:
     draws, seed = 20, 4
     got = robustness.permutation_test(panel, check, MODEL, "rn", "countries", draws, seed,
                                       ["gpr:rn"], return_t=True)
-    frame = robustness.prepare_variant(panel, check, MODEL)
-    grid, rows, cols = robustness.permutation_grid(panel, frame, "rn")
-    grids = robustness.permuted_grids(grid, "countries", draws, np.random.default_rng(seed))
+    frame = variants.prepare_variant(panel, check, MODEL)
+    grid, rows, cols = variants.permutation_grid(panel, frame, "rn")
+    grids = variants.permuted_grids(grid, "countries", draws, np.random.default_rng(seed))
     observed = _hand_t(panel)["gpr:rn"]
     assert got["t"]["gpr:rn"] == pytest.approx(observed, rel=1e-8)
     hits, sizes = 0, set()
     for b, g in enumerate(grids):
-        permuted = panel.assign(rn_perm=robustness.grid_values(g, rows, cols))
+        permuted = panel.assign(rn_perm=variants.grid_values(g, rows, cols))
         t = _hand_t(permuted, "rn_perm")["gpr:rn"]
         sizes.add(int(permuted.dropna(subset=["syn", "gpr", "rn", "x1", "rn_perm"]).shape[0]))
         assert got["t_perm"][b, 0] == pytest.approx(t, rel=1e-7)
@@ -268,18 +269,18 @@ def test_many_outcomes_equal_one_outcome_at_a_time() -> None:
     """PermutationDesign.t_stats_many (the bench's engine) gives t_stats with the dependent
     variable replaced, outcome by outcome."""
     panel = _small_panel()
-    design = robustness.PermutationDesign(panel, {"id": "ri"}, MODEL, "rn", ["gpr:rn"],
+    design = variants.PermutationDesign(panel, {"id": "ri"}, MODEL, "rn", ["gpr:rn"],
                                           interaction="gpr:rn")
-    frame = robustness.prepare_variant(panel, {"id": "ri"}, MODEL)
-    grid, rows, cols = robustness.permutation_grid(panel, frame, "rn")
-    grids = robustness.permuted_grids(grid, "countries", 6, np.random.default_rng(2))
-    values = np.stack([robustness.grid_values(g, rows, cols) for g in grids])
+    frame = variants.prepare_variant(panel, {"id": "ri"}, MODEL)
+    grid, rows, cols = variants.permutation_grid(panel, frame, "rn")
+    grids = variants.permuted_grids(grid, "countries", 6, np.random.default_rng(2))
+    values = np.stack([variants.grid_values(g, rows, cols) for g in grids])
     rng = np.random.default_rng(5)
     defined = panel["syn"].notna().to_numpy()
     outcomes = np.where(defined[None, :], rng.normal(size=(3, len(panel))), np.nan)
     many = design.t_stats_many(values, outcomes)
     for r in range(3):
-        one = robustness.PermutationDesign(panel.assign(syn=outcomes[r]), {"id": "ri"}, MODEL,
+        one = variants.PermutationDesign(panel.assign(syn=outcomes[r]), {"id": "ri"}, MODEL,
                                            "rn", ["gpr:rn"], interaction="gpr:rn")
         np.testing.assert_allclose(many[:, r], one.t_stats(values)[:, 0], rtol=1e-9)
 
@@ -345,12 +346,12 @@ def test_array_engine_counts_the_same_draws_as_the_frame_engine(variable, scheme
     for term in terms:
         assert fast["t"][term] == pytest.approx(slow["t"][term], rel=1e-9)
     np.testing.assert_allclose(fast["t_perm"], slow["t_perm"], rtol=1e-8)
-    design = robustness.PermutationDesign(panel, check, MODEL, variable, terms)
-    frame = robustness.prepare_variant(panel, check, MODEL)
-    grid, rows, cols = robustness.permutation_grid(
+    design = variants.PermutationDesign(panel, check, MODEL, variable, terms)
+    frame = variants.prepare_variant(panel, check, MODEL)
+    grid, rows, cols = variants.permutation_grid(
         panel, frame, (check.get("replace") or {}).get(variable, variable))
-    grids = robustness.permuted_grids(grid, scheme, 40, np.random.default_rng(11))
-    masks = {design._sample(design._frame_columns(robustness.grid_values(g, rows, cols)))
+    grids = variants.permuted_grids(grid, scheme, 40, np.random.default_rng(11))
+    masks = {design._sample(design._frame_columns(variants.grid_values(g, rows, cols)))
              .tobytes() for g in grids}
     assert len(masks) > 1  # the samples do vary
 
@@ -359,7 +360,7 @@ def test_auto_engine_takes_the_frame_engine_for_keys_it_does_not_implement() -> 
     panel = _small_panel()
     check = {"id": "ri", "label": "ri", "lag": ["gpr"]}
     with pytest.raises(ValueError, match="does not implement"):
-        robustness.PermutationDesign(panel, check, MODEL, "gpr", ["gpr"])
+        variants.PermutationDesign(panel, check, MODEL, "gpr", ["gpr"])
     auto = robustness.permutation_test(panel, check, MODEL, "gpr", "years", 15, 2, ["gpr"])
     slow = robustness.permutation_test(panel, check, MODEL, "gpr", "years", 15, 2, ["gpr"],
                                        engine="pandas")
@@ -456,8 +457,8 @@ def test_headline_iv_runs_on_the_main_sample() -> None:
     panel.loc[panel.index[:15], "ti"] = np.nan  # TI missing: M1's own sample is larger
     model = {"dependent": "syn", "terms": ["gpr"], "controls": ["x1"], "centre": ["gpr"],
              "main_sample": ["syn", "gpr", "rn", "ti", "x1"]}
-    own = robustness.prepare_variant(panel, {"id": "own"}, model)
-    main = robustness.prepare_variant(panel, {"id": "main", "sample": "main"}, model)
+    own = variants.prepare_variant(panel, {"id": "own"}, model)
+    main = variants.prepare_variant(panel, {"id": "main", "sample": "main"}, model)
     assert len(own) == len(panel) and len(main) == len(panel) - 15
     iv = robustness.iv_estimate(main, model, "gpr", "gpr_ss", panel)
     assert iv["n_obs"] == len(main)

@@ -85,7 +85,7 @@ def test_refetch_target_runs_the_refetch(database):
 
 
 def test_hash_mismatch_advice_names_the_refetch_target(tmp_path):
-    from analysis.io import DataError, verify_sha256
+    from analysis.data.io import DataError, verify_sha256
 
     damaged = tmp_path / "file.csv"
     damaged.write_text("not the pinned bytes")

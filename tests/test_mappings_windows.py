@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import constructs
-from analysis import supply_risk as sr
+from analysis.measures import constructs
+from analysis.stages import supply_risk as sr
 
 BASE = list(range(1985, 1996))  # 11 base years
 
@@ -117,7 +117,8 @@ def test_baci_codes_map_on_both_sides_from_the_database_and_quantities_stay_miss
     """baci.db -> read_baci -> mineral_trade_flows: BACI's own code table on the exporter and
     the importer side (842 is the USA as either), 'Other Asia, nes' (490, S19) mapped to TWN on
     both sides of China's trade, and an empty quantity left missing (never 0 t)."""
-    from analysis import clean, parsers
+    from analysis.data import parsers
+    from analysis.stages import clean
     from tests import synthetic
 
     rows = [("2019", "842", "156", 260400, "10", ""),      # USA -> CHN, no quantity

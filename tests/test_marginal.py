@@ -1,4 +1,4 @@
-"""Tests for analysis.marginal with hand-computed literal numbers."""
+"""Tests for analysis.econometrics.marginal with hand-computed literal numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.marginal import (
+from analysis.econometrics.marginal import (
     binned_interaction,
     bootstrap_band,
     johnson_neyman,
@@ -213,7 +213,7 @@ def test_wild_bootstrap_t_of_marginal_effects_equals_brute_force_refit() -> None
 
     import pyfixest as pf
 
-    from analysis.inference import cluster_design, wild_bootstrap_t_linear
+    from analysis.econometrics.inference import cluster_design, wild_bootstrap_t_linear
 
     frame = _binned_dgp(seed=2, n_units=6, n_years=7)
     frame["x:z"] = frame["x"] * frame["z"]

@@ -9,8 +9,9 @@ import pytest
 from linearmodels.panel import PanelOLS
 from pyfixest.demeaners import MapDemeaner
 
-from analysis import models
-from analysis.estimation import add_interactions, estimate
+from analysis.econometrics import moderated
+from analysis.econometrics.estimation import add_interactions, estimate
+from analysis.stages import models
 
 TIGHT = MapDemeaner(fixef_tol=1e-12)  # pyfixest demeaning tolerance tightened for 1e-8 checks
 
@@ -55,8 +56,8 @@ SPEC = {
 @pytest.fixture(scope="module")
 def fitted():
     panel = simulated_panel()
-    frame, _ = models.estimation_frame(panel, SPEC)
-    return frame, models.fit_models(frame, SPEC, progress=False)
+    frame, _ = moderated.estimation_frame(panel, SPEC)
+    return frame, moderated.fit_models(frame, SPEC, progress=False)
 
 
 def test_coefficients_and_crv1_equal_pyfixest(fitted):
@@ -199,8 +200,8 @@ def test_centring_is_on_the_estimation_sample_with_missing_values():
     panel.loc[rows[20:40], "rn"] = np.nan
     panel.loc[rows[40:], "gpr"] = np.nan
     panel.loc[rows[:20], "gpr"] += 5.0      # shift the rows that leave the sample
-    frame, means = models.estimation_frame(panel, SPEC)
-    complete = panel.dropna(subset=models.model_variables(SPEC))
+    frame, means = moderated.estimation_frame(panel, SPEC)
+    complete = panel.dropna(subset=moderated.model_variables(SPEC))
     assert len(frame) == len(panel) - 60 == len(complete)
     for name in ("gpr", "rn", "ti"):
         assert frame[name].mean() == pytest.approx(0.0, abs=1e-12), name

@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import config, fetch, nickel, parsers
-from analysis.io import DataError, write_parquet
+from analysis import config
+from analysis.data import parsers, registry
+from analysis.data.io import DataError, write_parquet
+from analysis.stages import fetch, nickel
 
 HEADER = ["t", "hs6", "i", "j", "trade_usd_thousands", "qty_tons", "i_iso3", "j_iso3", "mineral"]
 # Official layout of the extract: BACI numeric codes (France 251, USA 842), quantity empty where
@@ -370,7 +372,7 @@ def test_pretrend_wald_matches_pyfixest(synthetic_fit):
     assert ours["wald"] == pytest.approx(float(reference["statistic"]), rel=1e-9)
     assert ours["p_value"] == pytest.approx(float(reference["pvalue"]), rel=1e-9, abs=1e-300)
     # (the true pre-period effects are zero here, yet p = 0.008: with five treated clusters the
-    # clustered Wald test over-rejects; see `python -m analysis.nickel --size-mc`)
+    # clustered Wald test over-rejects; see `python -m analysis.stages.nickel --size-mc`)
     post = [t for t in terms if t.startswith("down_b2020_post")]
     assert nickel.wald_test(coef, vcov, post, 25)["p_value"] < 1e-6
 
@@ -493,7 +495,7 @@ WARM_CACHE = (config.DATA_RAW / ".fetched").exists()
 def real_extract():
     if not os.environ.get("DATA_MIRROR") and not WARM_CACHE:
         pytest.skip("no DATA_MIRROR and no fetched data/raw: real-data tests skipped")
-    source = fetch.source_by_name(fetch.load_registry(), "baci_hs07_asean")
+    source = registry.source_by_name(registry.load_registry(), "baci_hs07_asean")
     path = fetch.fetch_source(source, config.DATA_RAW, config.data_mirror())
     with open(path, newline="", encoding="utf-8") as handle:
         raw = list(csv.DictReader(handle))

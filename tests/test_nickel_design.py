@@ -2,7 +2,7 @@
 
 - every model of ``specs/nickel.yaml`` builds its own design: terms, years, exporters and fixed
   effects written out by hand for each model, and no variant equals another;
-- the post-average, anticipation and pre-trend tests of :func:`analysis.nickel.model_tests` on
+- the post-average, anticipation and pre-trend tests of :func:`analysis.stages.nickel.model_tests` on
   a fake fit whose coefficients and covariance are chosen so that every number is computed by
   hand (two-sided p-values; the joint test uses every pre-period term; a rank-deficient joint
   covariance);
@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import nickel
+from analysis.stages import nickel
 
 EXPORTERS = ["IDN", "PHL", "MYS", "THA"]
 PARTNERS = ["CHN", "JPN", "USA"]
@@ -177,7 +177,7 @@ def test_a_model_that_drops_its_own_treated_exporter_stops_on_load(tmp_path):
     import yaml
 
     from analysis import config
-    from analysis.io import DataError
+    from analysis.data.io import DataError
 
     spec = yaml.safe_load((config.SPECS / "nickel.yaml").read_text())
     placebo = next(m for m in spec["event_study"]["models"] if m["id"] == "placebo_phl")

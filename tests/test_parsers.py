@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import parsers
-from analysis.io import DataError
+from analysis.data import parsers
+from analysis.data.io import DataError
 from tests import synthetic
 
 
@@ -191,17 +191,18 @@ def test_direct_iso3_matching_equals_country_converter_on_every_real_file() -> N
     the same ISO3 code, as with country_converter."""
     import os
 
-    from analysis import config, fetch
+    from analysis import config
+    from analysis.data import registry
 
     if not os.environ.get("DATA_MIRROR") and not (config.DATA_RAW / ".fetched").exists():
         pytest.skip("no DATA_MIRROR and no fetched data/raw: real-data tests skipped")
-    sources = fetch.load_registry()
-    frames = [(s.name, pd.read_csv(fetch.raw_path(s), skiprows=parsers.WDI_PREAMBLE_LINES,
+    sources = registry.load_registry()
+    frames = [(s.name, pd.read_csv(registry.raw_path(s), skiprows=parsers.WDI_PREAMBLE_LINES,
                                    encoding="utf-8-sig"), "Country Code")
               for s in sources if s.kind == "wdi_csv"]
-    frames.append(("wgi", pd.read_excel(fetch.raw_path(fetch.source_by_name(sources, "wgi")),
+    frames.append(("wgi", pd.read_excel(registry.raw_path(registry.source_by_name(sources, "wgi")),
                                         sheet_name=0), "code"))
-    frames.append(("pwt", pd.read_stata(fetch.raw_path(fetch.source_by_name(sources, "pwt"))),
+    frames.append(("pwt", pd.read_stata(registry.raw_path(registry.source_by_name(sources, "pwt"))),
                    "countrycode"))
     assert len(frames) == 19  # 17 WDI files, WGI, PWT
     for name, frame, column in frames:

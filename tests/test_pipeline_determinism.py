@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import yaml
 
-from analysis import models, robustness
+from analysis.stages import models, robustness
 from tests.test_models import SPEC, simulated_panel
 
 CHECKS = {

@@ -1,4 +1,4 @@
-"""Power, MDE and equivalence (analysis/power.py): hand computations, the simulation engine
+"""Power, MDE and equivalence (analysis/econometrics/power.py): hand computations, the simulation engine
 against the one-outcome inference functions, and a known DGP."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import inference, power
-from analysis.estimation import estimate
+from analysis.econometrics import inference, power
+from analysis.econometrics.estimation import estimate
 from tests.test_models import COUNTRIES, simulated_panel
 
 

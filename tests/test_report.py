@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report import findings_table
+from analysis.stages.report import findings_table
 
 
 def _estimates() -> pd.DataFrame:
@@ -97,7 +97,7 @@ def test_findings_say_whether_the_data_can_tell():
 
 
 def test_power_section_states_each_hypothesis(tmp_path):
-    from analysis.report import power_section
+    from analysis.stages.report import power_section
 
     (tmp_path / "tables").mkdir()
     _power().to_csv(tmp_path / "power.csv", index=False)

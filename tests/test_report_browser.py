@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis import config, models, report, robustness
+from analysis import config
+from analysis.stages import models, report, robustness
 from tests.test_bad_inputs import _project
 
 BROWSER = next((shutil.which(name) for name in ("chromium", "chromium-browser",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import robustness
+from analysis.stages import robustness
 from tests.test_pipeline_determinism import CHECKS, _write_inputs
 
 

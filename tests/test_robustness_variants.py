@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import robustness, specs
+from analysis.data import specs
+from analysis.econometrics import variants
+from analysis.stages import robustness
 
 # A: 2000-2004; B: 2000, 2001, 2003, 2004 (no 2002 row); C: two rows, x missing in 2002, so one
 # complete row (a singleton); D: one row. Rows are given out of order on purpose.
@@ -42,7 +44,7 @@ MAIN_ROWS = [("A", 2000), ("A", 2001), ("A", 2002), ("A", 2003), ("A", 2004),
 
 
 def variant(check: dict, model: dict = MODEL) -> pd.DataFrame:
-    return robustness.prepare_variant(PANEL, {"id": "t", **check}, model)
+    return variants.prepare_variant(PANEL, {"id": "t", **check}, model)
 
 
 def keys(frame: pd.DataFrame) -> list[tuple[str, int]]:
@@ -82,7 +84,7 @@ def test_lag_on_a_panel_with_other_units():
                           "iso3": "A", "year": [2000, 2000, 2001, 2001, 2002, 2002],
                           "syn": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
                           "gpr": [1.0, 100.0, 2.0, 200.0, 3.0, 300.0], "rn": 1.0, "x": 1.0})
-    frame = robustness.prepare_variant(panel, {"id": "t", "lag": ["gpr"]}, MODEL, "unit")
+    frame = variants.prepare_variant(panel, {"id": "t", "lag": ["gpr"]}, MODEL, "unit")
     assert frame[["unit", "year", "gpr"]].values.tolist() == [
         ["A:x", 2001, 1.0], ["A:x", 2002, 2.0], ["A:y", 2001, 100.0], ["A:y", 2002, 200.0]]
 
@@ -100,7 +102,7 @@ def test_winsorising_at_1_and_99_percent_of_the_estimation_sample():
     main = column(variant({}), "syn")
     assert {k: v for k, v in syn.items() if k not in ends} == \
         {k: v for k, v in main.items() if k not in ends}
-    assert robustness.winsorize(pd.Series([0.0, 1, 2, 3, 4, 5, 6, 100])).tolist() == \
+    assert variants.winsorize(pd.Series([0.0, 1, 2, 3, 4, 5, 6, 100])).tolist() == \
         pytest.approx([0.07, 1, 2, 3, 4, 5, 6, 6 + 0.93 * 94], abs=1e-12)
 
 
@@ -157,11 +159,11 @@ def test_row_filters_substitution_and_extra_regressors_by_hand():
     main = {"dependent": "syn", "terms": ["gpr"], "controls": ["x"], "centre": [],
             "main_sample": ["syn", "gpr", "rn", "x", "z"]}
     panel = PANEL.assign(z=PANEL["z"].where(~((PANEL["iso3"] == "A") & (PANEL["year"] == 2002))))
-    sample = robustness.prepare_variant(panel, {"id": "t", "sample": "main"}, main)
+    sample = variants.prepare_variant(panel, {"id": "t", "sample": "main"}, main)
     assert keys(sample) == [k for k in MAIN_ROWS if k != ("A", 2002)]
 
 
-#: An example value for every key of a check that :func:`robustness.prepare_variant` reads.
+#: An example value for every key of a check that :func:`variants.prepare_variant` reads.
 #: The other keys (id, label, group, model, panel, jackknife, permute, iv) are read elsewhere.
 FRAME_KEYS = {
     "replace": {"gpr": "gpr_alt"}, "lag": ["gpr"], "winsorize": ["syn"],
@@ -182,8 +184,8 @@ def test_each_check_key_changes_the_frame(key):
     the main model's frame and enter the specification curve as a copy of it."""
     model = {**CENTRED, "main_sample": ["syn", "gpr", "rn", "x", "z"]}
     panel = PANEL.assign(z=PANEL["z"].where(PANEL["year"] != 2000))
-    main = robustness.prepare_variant(panel, {"id": "main"}, model)
-    changed = robustness.prepare_variant(panel, {"id": key, key: FRAME_KEYS[key]}, model)
+    main = variants.prepare_variant(panel, {"id": "main"}, model)
+    changed = variants.prepare_variant(panel, {"id": key, key: FRAME_KEYS[key]}, model)
     same = (list(changed.columns) == list(main.columns) and len(changed) == len(main)
             and np.allclose(changed[main.columns[2:]].to_numpy(dtype=float),
                             main[main.columns[2:]].to_numpy(dtype=float)))

@@ -11,8 +11,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analysis import parsers
-from analysis.io import DataError
+from analysis.data import parsers
+from analysis.data.io import DataError
 
 
 def write_pink_sheet(path: Path, rows: list[list[object]],

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from analysis import config
-from analysis import scenarios as stage
 from analysis.simulation import (
     behaviour,
     calibration,
@@ -26,6 +25,7 @@ from analysis.simulation import (
     sensitivity,
 )
 from analysis.simulation import rare_earths as ree
+from analysis.stages import scenarios as stage
 
 SPEC = config.SPECS / "scenarios.yaml"
 NICKEL = config.SPECS / "sd" / "nickel.mdl"
@@ -423,7 +423,7 @@ def test_rare_earth_backcast_against_the_published_patterns(measures):
 
 
 def test_fit_note_names_the_rule_that_blanks_a_row():
-    from analysis.scenarios import fit_note
+    from analysis.stages.scenarios import fit_note
 
     assert fit_note({"n": 0, "n_material": 0}, "baci_hs92", 1.0, 3) == \
         "no observed data in this window"

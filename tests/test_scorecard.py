@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import weighting
 from analysis.measures import scorecard as sc
+from analysis.measures import weighting
 
 COUNTRIES = ["A", "B", "C"]
 MINERALS = {"m1": sc.MineralChain("m1", ore=("000001",), processed=("000002",)),
@@ -290,7 +290,7 @@ EXPECTED_DIRECTIONS = {
 
 
 def test_the_direction_of_every_indicator():
-    from analysis.scorecard import load_spec
+    from analysis.stages.scorecard import load_spec
 
     spec = load_spec()
     assert spec.directions == EXPECTED_DIRECTIONS
@@ -346,7 +346,7 @@ def test_aggregate_leaves_out_structurally_undefined_indicators():
 
 
 def test_aggregate_variants_use_the_weighting_module():
-    """Entropy and TOPSIS within a dimension equal analysis.weighting on the complete rows
+    """Entropy and TOPSIS within a dimension equal analysis.measures.weighting on the complete rows
     of the raw values (its own normalisation and epsilon); across dimensions they weight the
     dimension scores the same way."""
     keys = [("A", "m1", 2020), ("B", "m1", 2020), ("C", "m1", 2020), ("A", "m2", 2020),

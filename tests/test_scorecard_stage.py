@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from analysis import config
-from analysis import scorecard as stage
-from analysis.io import DataError
+from analysis.data.io import DataError
+from analysis.stages import scorecard as stage
 
 SPEC = yaml.safe_load(stage.SPEC_FILE.read_text(encoding="utf-8"))
 
@@ -97,7 +97,7 @@ def test_a_bad_entry_stops_with_a_message_naming_it(tmp_path, change, named):
 
 def test_the_stage_exits_2_with_one_line_naming_the_entry(tmp_path):
     path = write_spec(tmp_path, _direction)
-    result = subprocess.run([sys.executable, "-m", "analysis.scorecard", "--spec", str(path),
+    result = subprocess.run([sys.executable, "-m", "analysis.stages.scorecard", "--spec", str(path),
                              "--no-figures"], capture_output=True, text=True, cwd=config.ROOT,
                             env={**os.environ, "PIPELINE_CACHE": "off"}, check=False)
     assert result.returncode == 2
@@ -108,13 +108,13 @@ def test_the_stage_exits_2_with_one_line_naming_the_entry(tmp_path):
 
 
 def test_help_and_no_stage_imports():
-    code = ("import sys, analysis.scorecard; stages = ['supply_risk', 'clean', 'indices', "
+    code = ("import sys, analysis.stages.scorecard; stages = ['supply_risk', 'clean', 'indices', "
             "'models', 'nickel', 'robustness', 'report', 'diagnostics']; "
             "print([s for s in stages if 'analysis.' + s in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=config.ROOT, check=True)
     assert out.stdout.strip() == "[]"
-    help_text = subprocess.run([sys.executable, "-m", "analysis.scorecard", "--help"],
+    help_text = subprocess.run([sys.executable, "-m", "analysis.stages.scorecard", "--help"],
                                capture_output=True, text=True, cwd=config.ROOT, check=True)
     assert "six-dimension" in help_text.stdout.lower().replace("\n", " ")
 
@@ -230,10 +230,11 @@ def real():
     supply-risk stage's own functions, so that the test needs no earlier `make` run)."""
     if not os.environ.get("DATA_MIRROR") and not WARM:
         pytest.skip("no DATA_MIRROR and no fetched data/raw: real-data tests skipped")
-    from analysis import fetch
-    from analysis import supply_risk as sr
+    from analysis.data import registry
+    from analysis.stages import fetch
+    from analysis.stages import supply_risk as sr
 
-    source = fetch.source_by_name(fetch.load_registry(), sr.SOURCE)
+    source = registry.source_by_name(registry.load_registry(), sr.SOURCE)
     fetch.fetch_source(source, config.DATA_RAW, config.data_mirror())
     paths = sr.raw_paths()
     hashes = sr.verify_inputs(paths)

@@ -126,10 +126,11 @@ def calibrated(tmp_path_factory):
     the stage, to keep the suite fast)."""
     if not os.environ.get("DATA_MIRROR") and not (config.DATA_RAW / ".fetched").exists():
         pytest.skip("no DATA_MIRROR and no fetched data/raw: real-data tests skipped")
-    from analysis import fetch, nickel
-    from analysis import scenarios as stage
+    from analysis.data import registry
+    from analysis.stages import fetch, nickel
+    from analysis.stages import scenarios as stage
 
-    fetch.fetch_all(fetch.load_registry(), config.DATA_RAW, config.data_mirror())
+    fetch.fetch_all(registry.load_registry(), config.DATA_RAW, config.data_mirror())
     spec = stage.load_spec()
     cal = spec.calibration.model_copy(update={"starts": 2, "screen": 600,
                                               "max_evaluations": 40})
@@ -154,7 +155,7 @@ def calibrated(tmp_path_factory):
 def test_behaviour_patterns_on_the_calibrated_run(calibrated):
     """METHODS section 10: ore exports near zero in ban years, intermediates rising with a
     one-to-two-year lag, pre-ban export rushes, Philippine ore rising in 2014-16."""
-    from analysis import scenarios as stage
+    from analysis.stages import scenarios as stage
 
     spec, history, _, frame, _ = calibrated
     table = stage.behaviour_patterns(spec, history, frame)

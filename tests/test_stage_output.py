@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 
-from analysis import io
+from analysis.data import io
 
 
 def _stage():

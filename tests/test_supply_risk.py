@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, parsers
-from analysis import supply_risk as sr
-from analysis.io import DataError
+from analysis import config
+from analysis.data import parsers
+from analysis.data.io import DataError
+from analysis.stages import supply_risk as sr
 
 YEAR = 2020
 
@@ -301,12 +302,12 @@ def test_chain_materials_from_the_project_map():
 
 
 def test_pipeline_never_imports_the_reference_library():
-    code = ("import sys, analysis.supply_risk, analysis.report; "
+    code = ("import sys, analysis.stages.supply_risk, analysis.stages.report; "
             "print(any(m.startswith('geopolrisk') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=config.ROOT, check=True)
     assert out.stdout.strip() == "False"
-    help_text = subprocess.run([sys.executable, "-m", "analysis.supply_risk", "--help"],
+    help_text = subprocess.run([sys.executable, "-m", "analysis.stages.supply_risk", "--help"],
                                capture_output=True, text=True, cwd=config.ROOT, check=True)
     assert "GeoPolRisk" in help_text.stdout
 
@@ -319,9 +320,10 @@ WARM_CACHE = (config.DATA_RAW / ".fetched").exists()
 def real_paths():
     if not os.environ.get("DATA_MIRROR") and not WARM_CACHE:
         pytest.skip("no DATA_MIRROR and no fetched data/raw: real-data tests skipped")
-    from analysis import fetch
+    from analysis.data import registry
+    from analysis.stages import fetch
 
-    source = fetch.source_by_name(fetch.load_registry(), sr.SOURCE)
+    source = registry.source_by_name(registry.load_registry(), sr.SOURCE)
     fetch.fetch_source(source, config.DATA_RAW, config.data_mirror())
     paths = sr.raw_paths()
     sr.verify_inputs(paths)
@@ -481,7 +483,7 @@ def test_stage_outputs_and_us_china_share_by_hand(real_paths, tmp_path):
 
 
 def test_report_section_reads_the_outputs(tmp_path):
-    from analysis import report
+    from analysis.stages import report
 
     rows = [("CHN", "Nickel", 2024, 0.4, 0.5, 0.2, 0.01), ("ASEAN", "Nickel", 2024, 0.4, 0.25, 0.1,
                                                              0.02),

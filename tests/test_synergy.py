@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import synergy
+from analysis.measures import synergy
 
 RTOL = 1e-12
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from docx import Document
 
-from analysis import tables
-from analysis.estimation import ModelResult
+from analysis.econometrics.estimation import ModelResult
+from analysis.publish import tables
 
 LABELS = {"gpr": "GPR", "rn": "RN", "gpr:rn": "GPR × RN", "x1": "Control one"}
 ORDER = ["gpr", "rn", "gpr:rn", "x1"]

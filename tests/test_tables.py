@@ -14,7 +14,8 @@ import pyfixest as pf
 import pytest
 from docx import Document
 
-from analysis import models, tables
+from analysis.econometrics import moderated
+from analysis.publish import tables
 from tests.test_models import SPEC, TIGHT, simulated_panel
 
 LABELS = {"gpr": "GPR", "rn": "RN", "ti": "TI", "gpr:rn": "GPR × RN", "gpr:ti": "GPR × TI",
@@ -26,10 +27,10 @@ NUMBER = r"-?\d+\.\d{4}"
 
 @pytest.fixture(scope="module")
 def results():
-    frame, _ = models.estimation_frame(simulated_panel(noise=1.5, seed=11), SPEC)
+    frame, _ = moderated.estimation_frame(simulated_panel(noise=1.5, seed=11), SPEC)
     boot = {"B": 199, "weights": "webb", "seed": 5, "rademacher_enumeration": False,
             "all_terms": True}
-    fitted = models.fit_models(frame, SPEC, bootstrap=boot, progress=False)
+    fitted = moderated.fit_models(frame, SPEC, bootstrap=boot, progress=False)
     # a row without the named p-value must get no star in any format (stargazer would give
     # a missing p-value three)
     fitted[1].table.loc["x2", "p_wcr"] = np.nan
@@ -135,7 +136,7 @@ def test_standard_errors_are_the_same_in_every_format(results, tmp_path, star_so
 
 
 def test_fixed_effects_r2_and_dependent_mean_equal_pyfixest(results):
-    frame, _ = models.estimation_frame(simulated_panel(noise=1.5, seed=11), SPEC)
+    frame, _ = moderated.estimation_frame(simulated_panel(noise=1.5, seed=11), SPEC)
     for result in results:
         fit = pf.feols(result.formula, data=frame, vcov={"CRV1": "iso3"}, demeaner=TIGHT)
         assert result.r2 == pytest.approx(fit._r2, abs=1e-10)

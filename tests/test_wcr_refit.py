@@ -1,4 +1,4 @@
-"""The WCR bootstrap, CRV3 and cluster influence of analysis.estimation against references that
+"""The WCR bootstrap, CRV3 and cluster influence of analysis.econometrics.estimation against references that
 redo the whole computation from the ORIGINAL data, fixed effects and all:
 
 * pyfixest ``Feols.wildboottest`` on ``feols("y ~ ... | iso3 + year")`` (it one-hot encodes both
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import inference
-from analysis.estimation import estimate
+from analysis.econometrics import inference
+from analysis.econometrics.estimation import estimate
 
 pf = pytest.importorskip("pyfixest")
 TIGHT = pytest.importorskip("pyfixest.demeaners").MapDemeaner(fixef_tol=1e-12)
@@ -245,7 +245,7 @@ def test_influence_in_models_sums_to_one_and_flags_dominant_cluster(panel) -> No
     top = infl[infl["term"] == "c"].sort_values("partial_leverage").iloc[-1]
     assert top["cluster"] == "C03" and top["partial_leverage"] > 0.5
     assert top["g_star"] < 3
-    from analysis.tables import high_leverage_note
+    from analysis.publish.tables import high_leverage_note
 
     note = high_leverage_note(infl, {"c": "Control"})
     assert "S Control: C03" in note and "x" not in note.split("in:")[1].split(":")[0]

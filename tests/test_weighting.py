@@ -15,7 +15,7 @@ The expected weights and scores were computed in a separate scratch script in pl
 (fractions for x', math.log / math.sqrt for entropy and TOPSIS, Pearson correlations by hand,
 and the leading eigenvector both by power iteration and in closed form -- with 3 rows R has
 rank 2, so lambda_1 = (3 + sqrt(9 - 4 (3 - r12^2 - r13^2 - r23^2))) / 2 and v is the cross
-product of two rows of R - lambda_1 I), independently of numpy and analysis.weighting.
+product of two rows of R - lambda_1 I), independently of numpy and analysis.measures.weighting.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import weighting
+from analysis.measures import weighting
 
 EPS = 1e-4
 DATA = pd.DataFrame({"x1": [1.0, 3.0, 6.0], "x2": [13.0, 10.0, 20.0], "x3": [9.0, 4.0, 5.0]},
@@ -226,7 +226,7 @@ def test_single_indicator_gets_weight_one():
 # By hand (epsilon = 1e-4): y1' = [0, .2, .5, .8, 1] + eps, y2' = [.5, 1, .625, 0, .25] + eps,
 # y3' = (40 - y3)/30 = [1/3, 1, 2/3, 0, 5/6] + eps. Weights and scores computed in a scratch
 # script in plain Python (fractions for x', math.log, math.sqrt), independently of numpy and
-# analysis.weighting. Normalising the entropy by ln m = ln 3 instead of ln n = ln 5 would give
+# analysis.measures.weighting. Normalising the entropy by ln m = ln 3 instead of ln n = ln 5 would give
 # weights [0.27981, 0.32522, 0.39497] -- far from the ones below.
 WIDE = pd.DataFrame({"y1": [2.0, 4.0, 7.0, 10.0, 12.0], "y2": [5.0, 9.0, 6.0, 1.0, 3.0],
                      "y3": [30.0, 10.0, 20.0, 40.0, 15.0]},

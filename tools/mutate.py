@@ -209,7 +209,7 @@ def make_copy(root: Path, files: list[Path], mutant: Mutant | None, token: str) 
 
 
 def module_name(file: str) -> str:
-    """analysis/weighting.py -> analysis.weighting ('' for files outside the package)."""
+    """analysis/measures/weighting.py -> analysis.measures.weighting ('' for files outside the package)."""
     path = Path(file)
     if path.suffix != ".py" or path.parts[0] != PACKAGE:
         return ""

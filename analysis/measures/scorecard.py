@@ -1,7 +1,7 @@
 """Six-dimension scorecard of critical-mineral supply chains (METHODS.md section 11): pure maths.
 
 Every function here takes tidy frames and returns tidy frames; the stage
-``analysis.scorecard`` reads the files and writes the outputs. Notation, for country c,
+``analysis.stages.scorecard`` reads the files and writes the outputs. Notation, for country c,
 mineral r and year t (all trade from CEPII BACI, all production from World Mining Data):
 
 - ``M`` = sum of BACI quantities (tonnes) imported by c in the mineral's HS6 codes (ore and
@@ -41,7 +41,7 @@ A cell the data cannot fill is NaN with a ``reason``; nothing is imputed. Scores
 (:func:`normalise`) are min-max normalised over every observed cell of an indicator (countries,
 minerals and years of the scored set) with the direction applied, so 1 = the least secure cell.
 Dimension and overall scores (:func:`aggregate`) use the project's weighting module
-(:mod:`analysis.weighting`): equal weights (main), entropy weights and entropy-TOPSIS (variants);
+(:mod:`analysis.measures.weighting`): equal weights (main), entropy weights and entropy-TOPSIS (variants);
 a composite is missing wherever one of its inputs is (never re-weighted over whichever inputs
 happen to be present, METHODS.md section 3). :func:`rank_stability` gives Kendall's tau between
 methods; :func:`early_warning` flags cells that entered the top quintile since the year before.
@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import weighting
+from analysis.measures import weighting
 
 __all__ = [
     "INDICATORS",
@@ -451,7 +451,7 @@ def normalise(cells: pd.DataFrame, directions: Mapping[str, int]) -> pd.DataFram
 
     score = (value - min) / (max - min) for direction +1 and (max - value) / (max - min) for
     -1, min and max over every observed cell of the indicator (all countries, minerals and
-    years passed in), via :func:`analysis.weighting.minmax_normalise` with epsilon 0. So 1 is
+    years passed in), via :func:`analysis.measures.weighting.minmax_normalise` with epsilon 0. So 1 is
     the least secure cell whatever the indicator. ``cells``: ``country, mineral, year,
     indicator, value``; returns it with ``score`` (NaN where value is NaN). An indicator
     without a direction, or constant over its cells, is an error naming it.
@@ -524,7 +524,7 @@ def aggregate(cells: pd.DataFrame, dimensions: Mapping[str, Sequence[str]],
     :func:`defined_indicators`); a mineral with none has no score on d. Within d:
 
     - ``equal`` (main): S_d = (1/|J_dr|) sum_j score_j (the normalised scores);
-    - ``entropy`` / ``entropy_topsis``: :func:`analysis.weighting.composite_index` on the raw
+    - ``entropy`` / ``entropy_topsis``: :func:`analysis.measures.weighting.composite_index` on the raw
       values of J_dr with their directions (its min-max normalisation, epsilon shift, entropy
       weights, and TOPSIS closeness for the latter), over the cells of the minerals sharing
       that indicator set where every indicator of the set is observed.

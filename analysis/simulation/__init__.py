@@ -14,5 +14,5 @@
   :mod:`~analysis.simulation.rare_earths`: model inputs from data, behaviour patterns, the
   rare-earth back-cast.
 
-The stage that uses them is :mod:`analysis.scenarios`.
+The stage that uses them is :mod:`analysis.stages.scenarios`.
 """

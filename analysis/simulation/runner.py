@@ -137,7 +137,7 @@ def load(path: Path | str) -> SimulationModel:
 # --------------------------------------------------------------------------- PySD
 def pysd_dir() -> Path:
     """Folder where PySD's translations of the model files live (``data/cache/sd``)."""
-    from analysis import cache
+    from analysis.data import cache
 
     return cache.cache_dir() / "sd"
 

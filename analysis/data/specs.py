@@ -9,7 +9,7 @@ have one pydantic model per row and are read with :func:`load_table`, which also
 table as a whole (unique identifiers, at least one row).
 
 The first problem found stops the run with one line that names the file, the entry and the field
-(:class:`analysis.io.DataError`, exit code 2), e.g.::
+(:class:`analysis.data.io.DataError`, exit code 2), e.g.::
 
     specs/robustness.yaml, checks[drop_mmr].drop_countries: 'MMR' matches no row of this
     check's estimation sample (7 countries: CHN, IDN, MYS, PHL, SGP, THA, VNM)
@@ -24,7 +24,7 @@ regions, ...) is a model class::
 
 and ``load(config.SPECS / "scenarios.yaml")`` in its stage. Checks against data read the
 ``context`` dict (``info.context`` in a validator) and are skipped when the key they need is
-absent, so a spec can always be checked on its own (``python -m analysis.specs``).
+absent, so a spec can always be checked on its own (``python -m analysis.data.specs``).
 
 Values are validated, not converted: :func:`load` returns the YAML data as written (a dict), so
 the stages read the same structure as before.
@@ -56,18 +56,18 @@ from pydantic import (
 )
 
 from analysis import config
-from analysis.io import DataError, display_path
+from analysis.data.io import DataError, display_path, parquet_columns
 
 # =========================================================================== helpers
 ISO3_PATTERN = re.compile(r"^[A-Z]{3}$")
 HS6_PATTERN = re.compile(r"^\d{6}$")
 #: Trade-value years of the BACI extracts the pipeline reads.
 TRADE_YEARS = (1995, config.LAST_YEAR)
-#: Weighting methods of analysis/weighting.py (kept here so a spec can be checked on its own).
+#: Weighting methods of analysis/measures/weighting.py (kept here so a spec can be checked on its own).
 WEIGHTING_METHODS = ("entropy", "entropy_topsis", "pca", "equal")
 #: Index inputs the indices stage derives itself (not columns of panel_clean.parquet).
 DERIVED_INDICATORS = frozenset({"rn_events"})
-#: Mineral chains of data/hs6_chain_map.csv (analysis/schemas.py has the same tuple).
+#: Mineral chains of data/hs6_chain_map.csv (analysis/data/schemas.py has the same tuple).
 CHAINS = ("nickel", "aluminium", "copper", "tin", "rare_earths", "cobalt", "battery_alloy",
           "precious")
 MAP_STAGES = ("supply", "transformation", "recycling", "none")
@@ -98,7 +98,7 @@ def iso3_problem(code: object) -> str | None:
 
 def parse_date(text: object) -> dt.date:
     """ISO date ``YYYY-MM-DD``; ``YYYY-MM`` is the first of the month, ``YYYY`` 1 January
-    (the rule of :func:`analysis.constructs._to_date`). Raises ValueError otherwise."""
+    (the rule of :func:`analysis.measures.constructs._to_date`). Raises ValueError otherwise."""
     if not isinstance(text, str) or not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", text.strip()):
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD, YYYY-MM or YYYY)")
     parts = [int(p) for p in text.strip().split("-")]
@@ -300,7 +300,7 @@ def term_label(term: str, labels: Mapping[str, str]) -> str:
 
 # =========================================================================== robustness.yaml
 #: Randomisation-inference schemes when the stage does not say (context ``schemes``: the keys
-#: of analysis.robustness.RI_SCHEMES).
+#: of analysis.econometrics.variants.RI_SCHEMES).
 RI_SCHEMES = ("countries", "years", "shift")
 
 
@@ -1455,7 +1455,7 @@ class PolicyEvent(RowModel):
     @model_validator(mode="after")
     def _on_the_scale(self, info: ValidationInfo) -> PolicyEvent:
         """intensity = level(category) x sign(direction) x (partial_factor if partial), the
-        rule of :func:`analysis.indices.event_intensity`."""
+        rule of :func:`analysis.stages.indices.event_intensity`."""
         level = _level_of(self.category, info)
         factor = _context(info).get("partial_factor")
         if level is None or factor is None:
@@ -1552,12 +1552,12 @@ def load_hs_chain_map(path: Path = config.HS_CHAIN_MAP_FILE) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m analysis.specs [FILE ...]``: check spec files on their own (structure only;
+    """``python -m analysis.data.specs [FILE ...]``: check spec files on their own (structure only;
     the stages also check them against the data)."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.specs",
+        prog="python -m analysis.data.specs",
         description="Check spec files (specs/*.yaml) against their models; the stages check "
         "them against the data as well.")
     parser.add_argument("files", nargs="*", type=Path,
@@ -1576,3 +1576,13 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def load_indices_spec(path: Path = config.SPECS / "indices.yaml", processed: Path | None = None) -> dict:
+    """``specs/indices.yaml``, validated (:class:`analysis.data.specs.IndicesSpec`); with
+    ``processed``, the indicators are checked against the columns of panel_clean.parquet."""
+    context: dict = {"years": (config.FIRST_YEAR, config.LAST_YEAR)}
+    if processed is not None:
+        panel = processed / "panel_clean.parquet"
+        context |= {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
+    return load(path, "indices", context=context)

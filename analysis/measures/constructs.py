@@ -1,6 +1,6 @@
 """The revised constructs of METHODS.md section 3 (Revisions 2 and 3), as pure functions.
 
-Nothing here reads or writes files: :mod:`analysis.indices` calls these functions with the
+Nothing here reads or writes files: :mod:`analysis.stages.indices` calls these functions with the
 processed tables and the choices of ``specs/indices.yaml``, and the tests call them on small
 hand-made examples. Trade values are in thousand USD, as BACI reports them.
 
@@ -42,8 +42,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.synergy import coupling_coordination
-from analysis.weighting import METHODS, topsis_closeness
+from analysis.measures.synergy import coupling_coordination
+from analysis.measures.weighting import METHODS, topsis_closeness
 
 __all__ = [
     "base_exposure_weights",
@@ -540,7 +540,7 @@ def fixed_set_composite(data: pd.DataFrame, directions: Mapping[str, int], metho
     1. Complete rows: every indicator in ``directions`` observed. Other rows get NaN (a
        composite never renormalises its weights over whichever indicators are present).
     2. Reference rows: complete rows with ``reference`` True (the estimation window). The
-       weights come from ``method`` (:data:`analysis.weighting.METHODS`) on the reference rows,
+       weights come from ``method`` (:data:`analysis.measures.weighting.METHODS`) on the reference rows,
        and the min-max normalisation x' = (x - min) / (max - min) + epsilon (reversed for a
        negative indicator) uses the reference rows' min and max, so scores compare over time.
     3. Scores: sum_j w_j x'_ij for entropy, PCA and equal weights; for entropy-TOPSIS the

@@ -29,9 +29,9 @@ Writes:
 
 Calibration, every scenario's Monte Carlo, the Sobol analysis and the PySD check are cached in
 ``data/cache/scenarios`` by the spec entry, the model file's sha256, the data and the code
-(:mod:`analysis.cache`), so an edit of one scenario reruns that scenario only.
+(:mod:`analysis.data.cache`), so an edit of one scenario reruns that scenario only.
 
-Run ``python -m analysis.scenarios --help``.
+Run ``python -m analysis.stages.scenarios --help``.
 """
 
 from __future__ import annotations
@@ -47,10 +47,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import cache, config, parsers
-from analysis.fetch import load_registry, raw_path, source_by_name
-from analysis.figures import save_figure
-from analysis.io import DataError, atomic_write_text, read_parquet, run_stage, verify_sha256
+from analysis import config
+from analysis.data import cache, parsers
+from analysis.data.io import DataError, atomic_write_text, read_parquet, run_stage, verify_sha256
+from analysis.data.registry import load_registry, raw_path, source_by_name
+from analysis.publish.figures import save_figure
+from analysis.publish.tables import frame_table
 from analysis.simulation import (
     behaviour,
     cld,
@@ -63,7 +65,6 @@ from analysis.simulation import (
 )
 from analysis.simulation import calibration as calib
 from analysis.simulation import rare_earths as ree
-from analysis.tables import frame_table
 
 SPEC_FILE = config.SPECS / "scenarios.yaml"
 # Code a cached result depends on: the simulation library for every result (the calibration
@@ -72,7 +73,7 @@ SPEC_FILE = config.SPECS / "scenarios.yaml"
 LIBRARY_CODE = ("analysis.simulation.mdl", "analysis.simulation.engine",
                 "analysis.simulation.runner", "analysis.simulation.calibration",
                 "analysis.simulation.sensitivity")
-STAGE_CODE = (*LIBRARY_CODE, "analysis.scenarios")
+STAGE_CODE = (*LIBRARY_CODE, "analysis.stages.scenarios")
 LIBRARIES = ("numpy", "scipy", "pandas", "SALib")
 FIT_COLUMNS = ["series", "window", "n", "n_material", "r2", "mape", "theil_um", "theil_us",
                "theil_uc", "rmse", "note"]
@@ -808,7 +809,7 @@ def rare_earth_outputs(spec, data, measures_path: Path, outputs: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.scenarios",
+        prog="python -m analysis.stages.scenarios",
         description="Calibrate the stock-flow model of the nickel chain (specs/sd/nickel.mdl) on "
         "2010-2019, test it on 2020-2024, run the scenarios of specs/scenarios.yaml with Monte "
         "Carlo bands and Sobol indices by disruption node, draw the causal-loop diagram, and "

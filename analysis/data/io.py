@@ -110,7 +110,7 @@ def verify_sha256(path: Path, expected: str, source: str | None = None) -> None:
             path,
             f"sha256 mismatch: expected {expected}, found {actual}. The file is truncated, "
             f"corrupted or a different vintage; it was left untouched. To replace it, {remedy}; "
-            "to pin a new vintage deliberately, `python -m analysis.fetch --update --only "
+            "to pin a new vintage deliberately, `python -m analysis.stages.fetch --update --only "
             f"{source or 'NAME'}`.",
         )
 

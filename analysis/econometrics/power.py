@@ -12,7 +12,7 @@ test) call them, and ``tests/test_power.py`` checks them by hand.
 * :func:`estimate_ar1`, :func:`ar1_errors`, :func:`calibrate_scales` — the error process of the
   simulations: AR(1) within each unit on its own years, scaled to the model's residuals;
 * :class:`SimulationDesign` — the real regressors of one model (a
-  :class:`analysis.inference.ClusterDesign`) prepared once, so that CRV1, CRV3, Driscoll–Kraay
+  :class:`analysis.econometrics.inference.ClusterDesign`) prepared once, so that CRV1, CRV3, Driscoll–Kraay
   and WCR statistics of many simulated outcomes are matrix products;
 * :func:`wcr_power_curve` and :func:`mde_from_power_curve` — the MDE of the WCR test by
   simulation at the actual design.
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis import inference
+from analysis.econometrics import inference
 
 __all__ = [
     "SimulationDesign",
@@ -64,7 +64,7 @@ def analytic_mde(std_error: float | np.ndarray, df: int, alpha: float = 0.05,
 
 def within_sd(values: np.ndarray, fixed_effects: pd.DataFrame) -> float:
     """Sample SD (divisor N - 1) of ``values`` net of the fixed effects (two-way demeaned with
-    :func:`analysis.inference.partial_out_fixed_effects`): the variation the FE model uses."""
+    :func:`analysis.econometrics.inference.partial_out_fixed_effects`): the variation the FE model uses."""
     frame = fixed_effects.reset_index(drop=True).copy()
     frame["_v"] = np.asarray(values, dtype=float)
     demeaned = inference.partial_out_fixed_effects(frame, ["_v"], list(fixed_effects.columns))
@@ -103,7 +103,7 @@ def wcr_tost(y: np.ndarray, X: np.ndarray, clusters: np.ndarray, j: int, margin:
     ``beta_j + margin = 0``; its t statistic is ``(b + margin)/se`` and
     ``p_lower = mean(t* >= t)`` (one-sided, upper tail). ``H0: beta_j >= margin``: the bootstrap
     of ``y - margin x_j``, ``p_upper = mean(t* <= t)``. ``p = max``. ``y, X`` as for
-    :func:`analysis.inference.wild_cluster_restricted_bootstrap` (a ClusterDesign's), the same
+    :func:`analysis.econometrics.inference.wild_cluster_restricted_bootstrap` (a ClusterDesign's), the same
     weights for both tests."""
     if margin <= 0:
         raise ValueError("the equivalence margin must be positive")
@@ -222,15 +222,15 @@ def calibrate_scales(design: SimulationDesign, target_sd: np.ndarray, rho: float
 class SimulationDesign:
     """The regressors of one fitted model, prepared for the statistics of many outcomes.
 
-    ``X`` is a :class:`analysis.inference.ClusterDesign`'s design (the model's regressors with
+    ``X`` is a :class:`analysis.econometrics.inference.ClusterDesign`'s design (the model's regressors with
     the FE nested in the clusters partialled out, the other FE as dummy columns), so OLS of an
     outcome ``y`` (with the nested FE partialled out too: :meth:`partial_nested`) on ``X`` is
     the two-way FE regression. For coefficient ``j`` and outcomes ``Y`` (N x R),
-    :meth:`statistics` gives the CRV1 t (the factor of :func:`analysis.inference.crv1_vcov`), the
+    :meth:`statistics` gives the CRV1 t (the factor of :func:`analysis.econometrics.inference.crv1_vcov`), the
     CRV3 t (MacKinnon–Nielsen–Webb jackknife, ``(G-1)/G``) and the Driscoll–Kraay t
-    (:func:`analysis.inference.driscoll_kraay_vcov` on the regressors net of every FE), and
+    (:func:`analysis.econometrics.inference.driscoll_kraay_vcov` on the regressors net of every FE), and
     :meth:`wcr_pvalues` the WCR bootstrap p-values (the algorithm of
-    :func:`analysis.inference.wild_cluster_restricted_bootstrap`, ties excluded), vectorised
+    :func:`analysis.econometrics.inference.wild_cluster_restricted_bootstrap`, ties excluded), vectorised
     over outcomes. Tests check each against the one-outcome functions.
     """
 
@@ -270,7 +270,7 @@ class SimulationDesign:
     def from_cluster_design(cls, design: inference.ClusterDesign, period: np.ndarray,
                             unit: np.ndarray | None = None, dk_bandwidth: float = 2.0
                             ) -> SimulationDesign:
-        """From a :class:`~analysis.inference.ClusterDesign` and each row's period; ``unit``
+        """From a :class:`~analysis.econometrics.inference.ClusterDesign` and each row's period; ``unit``
         (default: the clusters) is the nested FE the design partialled out."""
         return cls(X=design.X, clusters=design.clusters,
                    unit=design.clusters if unit is None else unit, period=np.asarray(period),
@@ -329,7 +329,7 @@ class SimulationDesign:
         """WCR (restricted, ``beta_j = 0`` imposed) bootstrap p-value of every column of ``Y``
         with the weight matrix ``v`` (G x B): ``mean_b 1{|t*_b| > |t|}`` (ties excluded,
         draws with one weight for all clusters set to ``sign(v) t`` exactly), as
-        :func:`analysis.inference.wild_cluster_restricted_bootstrap`."""
+        :func:`analysis.econometrics.inference.wild_cluster_restricted_bootstrap`."""
         Y = np.atleast_2d(np.asarray(Y, dtype=float).T).T
         a = self.xx_inv[:, j]
         q = self.xx_g @ a  # (G, k): X_g'X_g (X'X)^-1 e_j

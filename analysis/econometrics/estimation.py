@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from linearmodels.panel import PanelOLS
 
-from analysis import inference
+from analysis.econometrics import inference
 
 
 def add_interactions(frame: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
@@ -95,7 +95,7 @@ def estimate(frame: pd.DataFrame, name: str, dependent: str, regressors: list[st
     * Driscoll–Kraay (linearmodels, Bartlett kernel), p from t(T-1) (``p_dk``);
     * the wild cluster restricted bootstrap-t (WCR11) refitting the year effects in every
       draw: only the FE nested in the clusters are partialled out
-      (:func:`analysis.inference.cluster_design`), the others are dummy regressors. Webb
+      (:func:`analysis.econometrics.inference.cluster_design`), the others are dummy regressors. Webb
       weights (``p_wcr``), and with G <= 12 the exact enumeration of all 2^G Rademacher
       vectors (``p_wcr_rademacher``) counting every draw, identity draws included
       (share of |t*| >= |t|). Both two-sided symmetric;

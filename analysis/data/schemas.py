@@ -111,7 +111,7 @@ TRADE_HS6_SCHEMA = DataFrameSchema(
 
 def validate(frame, schema: DataFrameSchema, path) -> None:
     """Validate ``frame``; a failure raises DataError naming the table and the failing check."""
-    from analysis.io import DataError
+    from analysis.data.io import DataError
 
     try:
         schema.validate(frame, lazy=True)

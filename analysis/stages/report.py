@@ -5,7 +5,7 @@ data URIs, so the file can be mailed on its own), index weights, data coverage, 
 (source, vintage, licence, sha256) and the run manifest. The manifest records the sha256 of every
 input and output, package versions, seeds and the runtime of each step.
 
-Run ``python -m analysis.report --help``.
+Run ``python -m analysis.stages.report --help``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import config, specs
-from analysis.fetch import load_registry
-from analysis.io import (
+from analysis import config
+from analysis.data import specs
+from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
@@ -34,7 +34,8 @@ from analysis.io import (
     run_stage,
     sha256_of,
 )
-from analysis.tables import html_frame
+from analysis.data.registry import load_registry
+from analysis.publish.tables import html_frame
 
 HYPOTHESES = [
     ("H1", "GPR raises regional mineral-chain synergy", "gpr", "M1", "> 0"),
@@ -57,7 +58,7 @@ def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None,
     design trusts with few clusters) is below 0.05; "weak" below 0.10; otherwise "not
     supported". "Can the data tell?" comes from ``outputs/power.csv`` (the term's WCR p and
     its two one-sided WCR tests against the smallest effect of interest,
-    :func:`analysis.power.equivalence_verdict`): "effect detected", "no effect as large as the
+    :func:`analysis.econometrics.power.equivalence_verdict`): "effect detected", "no effect as large as the
     SESOI", or "cannot tell" (the data are compatible both with no effect and with one at least
     as large as the SESOI), with the simulated WCR MDE in SD units beside it. The battery
     varies the base model M4, so for H1 its shares refer to the GPR coefficient in M4 (the
@@ -66,7 +67,7 @@ def findings_table(estimates: pd.DataFrame, robustness: pd.DataFrame | None,
     third the headline IV (``iv_m1_shift_share`` in ``outputs/iv_diagnostics.csv``): "not
     informative" when its instrument is weak.
     """
-    from analysis.robustness import variant_shares
+    from analysis.econometrics.variants import variant_shares
 
     rows = []
     variants = None
@@ -415,7 +416,7 @@ def size_table_html(outputs: Path) -> str:
 
 
 def nickel_section(outputs: Path) -> str:
-    """The nickel case (METHODS.md section 8, ``analysis/nickel.py``) in plain words, beside the
+    """The nickel case (METHODS.md section 8, ``analysis/stages/nickel.py``) in plain words, beside the
     main panel's H2 finding, with its tables and figures; a note if the stage has not run."""
     tables, figures = outputs / "tables", outputs / "figures"
     needed = [outputs / n for n in ("nickel_stage_mix.csv", "nickel_event_tests.csv",
@@ -506,7 +507,7 @@ def nickel_section(outputs: Path) -> str:
         "treated exporter of six sending 90% of its flows to one of five partners), 5% CRV1 "
         "tests reject far more often than 5%, and more with overdispersion and serial "
         "persistence calibrated on the real flows than with Poisson counts (docs/nickel.md, "
-        "section 3; <code>python -m analysis.nickel --size-mc 200</code>). The clustered "
+        "section 3; <code>python -m analysis.stages.nickel --size-mc 200</code>). The clustered "
         "covariance "
         "of the treated coefficients can also be rank-deficient. The permutation check, which gives the treatment to each "
         f"other ASEAN exporter with positive exports every year ({perm['ore']['n_placebo']:.0f} "
@@ -650,7 +651,7 @@ def supply_risk_section(outputs: Path) -> str:
 
 
 def scenarios_section(outputs: Path) -> str:
-    """Scenarios and extreme shocks (METHODS.md section 10, ``analysis/scenarios.py``,
+    """Scenarios and extreme shocks (METHODS.md section 10, ``analysis/stages/scenarios.py``,
     docs/scenarios.md): the calibrated stock-flow model of the nickel chain, its fit and
     hold-out test, the scenarios with Monte Carlo bands, the Sobol ranking of the disruption
     nodes, the causal-loop diagram and the rare-earth back-cast. Self-contained: it reads the
@@ -802,7 +803,7 @@ def scorecard_section(outputs: Path) -> str:
     """The six-dimension supply-chain scorecard (METHODS.md section 11, ``make scorecard``,
     docs/scorecard.md): China's and Indonesia's dimension scores for the focus minerals, the
     heat maps, radar charts, early-warning flags, rank stability across methods, coverage and
-    what the data cannot measure. Reads only files written by ``analysis.scorecard``."""
+    what the data cannot measure. Reads only files written by ``analysis.stages.scorecard``."""
     tables, figures = outputs / "tables", outputs / "figures"
     focus_path = tables / "scorecard_focus.csv"
     if not (outputs / "scorecard.csv").exists() or not focus_path.exists():
@@ -1126,7 +1127,7 @@ def run(outputs: Path = config.OUTPUTS, processed: Path = config.DATA_PROCESSED,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.report",
+        prog="python -m analysis.stages.report",
         description="Write outputs/report.html (self-contained) and outputs/manifest.json from "
         "the outputs of the earlier stages.")
     add_verbose_argument(parser)

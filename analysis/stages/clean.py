@@ -18,8 +18,8 @@ observation of a variable) of at most ``MAX_GAP_YEARS`` = 4 consecutive missing 
 linearly (METHODS.md section 3, "Missing data"); longer gaps stay missing. Every filled variable
 gets a ``<name>_filled`` flag column. This applies to every WDI series, WGI, WUI and PWT.
 Each raw file is parsed once: the parsed table is stored in ``data/cache/parsed`` under the
-file's sha256 (:func:`parse_verified`, :mod:`analysis.cache`) and read back on later runs.
-Run ``python -m analysis.clean --help``.
+file's sha256 (:func:`parse_verified`, :mod:`analysis.data.cache`) and read back on later runs.
+Run ``python -m analysis.stages.clean --help``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import cache, config, parsers, specs
-from analysis.fetch import Source, load_registry, raw_path, source_by_name
-from analysis.io import (
+from analysis import config
+from analysis.data import cache, parsers, specs
+from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
@@ -42,7 +42,9 @@ from analysis.io import (
     verify_sha256,
     write_parquet,
 )
-from analysis.schemas import (
+from analysis.data.partners import partner_groups
+from analysis.data.registry import Source, load_registry, raw_path, source_by_name
+from analysis.data.schemas import (
     DYAD_SCHEMA,
     TRADE_BILATERAL_SCHEMA,
     TRADE_CHAIN_SCHEMA,
@@ -228,7 +230,7 @@ def coverage_markdown(coverage: pd.DataFrame, years: tuple[int, ...]) -> str:
 
 def load_hs_chain_map(path: Path = config.HS_CHAIN_MAP_FILE) -> pd.DataFrame:
     """The committed HS6 → chain/stage table (see docs/hs6_chain_map.md), validated row by
-    row (:class:`analysis.specs.HS6Entry`)."""
+    row (:class:`analysis.data.specs.HS6Entry`)."""
     return specs.load_hs_chain_map(path)
 
 
@@ -256,22 +258,6 @@ def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
                                                     how="outer")
     flows[["export_value", "import_value"]] = flows[["export_value", "import_value"]].fillna(0.0)
     return flows[flows["iso3"] != flows["partner_iso3"]].reset_index(drop=True)
-
-
-def partner_groups(iso3: str) -> dict[str, set[str] | None]:
-    """Partner sets for a reporter: None means every partner (world).
-
-    "region" is China + ASEAN **excluding the reporter itself** (for China: the ten ASEAN
-    members; the first build wrongly counted China as its own regional partner). "asean" is the
-    ASEAN members other than the reporter; "china" exists for the ASEAN members only.
-    """
-    others_asean = set(config.ASEAN) - {iso3}
-    region = set(config.COUNTRIES) - {iso3}
-    groups: dict[str, set[str] | None] = {"world": None, "region": region,
-                                          "asean": others_asean}
-    if iso3 != config.CHINA:
-        groups["china"] = {config.CHINA}
-    return groups
 
 
 def _by_partner_group(flows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -388,7 +374,7 @@ def _expected_sha256(source: Source, member: str | None = None) -> str:
 
 def parse_verified(source: Source, raw_dir: Path, parser, *args, member: str | None = None):
     """``parser(path, *args)`` on a raw input whose sha256 was just re-checked, through the
-    parse-once cache keyed by that hash (:func:`analysis.cache.parsed`): a warm run reads the
+    parse-once cache keyed by that hash (:func:`analysis.data.cache.parsed`): a warm run reads the
     parsed table instead of parsing the file again; a changed file has another hash, hence
     another key, and is parsed afresh."""
     path = verified_path(source, raw_dir, member)
@@ -507,7 +493,7 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.clean",
+        prog="python -m analysis.stages.clean",
         description="Build the processed China–ASEAN panels from the verified raw files in "
         "data/raw (run `make data` first). Writes data/processed/*.parquet and "
         "outputs/tables/data_coverage.md, merge_audit.md.")

@@ -1,7 +1,7 @@
 """Stage 3a, construct diagnostics (METHODS.md section 3a): does each index measure its concept?
 
 Reads ``data/processed/panel.parquet``, ``gpr_weights.parquet``, ``trade_flows.parquet`` and the
-specs; the estimation sample is the models stage's (``analysis.models.estimation_frame``: the
+specs; the estimation sample is the models stage's (``analysis.econometrics.moderated.estimation_frame``: the
 country-years complete for M5), so every number refers to the variation the regressions use.
 For SYN, GPR, RN and TI it reports, on the two-way (country and year) demeaned variation:
 
@@ -26,7 +26,7 @@ Writes ``outputs/tables/construct_diagnostics.{csv,md,html,tex}`` and companion 
 (``construct_country_shares``, ``gpr_partner_decomposition``, ``syn_top_codes`` and
 ``estimation_sample``, the common sample by country and what binds it).
 
-Run ``python -m analysis.diagnostics --help``.
+Run ``python -m analysis.stages.diagnostics --help``.
 """
 
 from __future__ import annotations
@@ -38,10 +38,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import config, constructs, inference
-from analysis.io import add_verbose_argument, atomic_write_text, read_parquet, run_stage
-from analysis.synergy import coupling_coordination
-from analysis.tables import frame_table
+from analysis import config
+from analysis.data import specs
+from analysis.data.io import add_verbose_argument, atomic_write_text, read_parquet, run_stage
+from analysis.econometrics import inference
+from analysis.measures import constructs
+from analysis.measures.synergy import coupling_coordination
+from analysis.publish.tables import frame_table
 
 FLAG_SHARE = 0.40
 INDEX_INPUTS = {
@@ -333,10 +336,9 @@ def build_diagnostics(panel: pd.DataFrame, sample: pd.DataFrame, weights: pd.Dat
 
 
 def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES) -> dict:
-    from analysis.indices import load_spec
-    from analysis.models import estimation_frame, load_model_spec
+    from analysis.econometrics.moderated import estimation_frame, load_model_spec
 
-    spec = load_spec()
+    spec = specs.load_indices_spec()
     panel = read_parquet(processed / "panel.parquet")
     weights = read_parquet(processed / "gpr_weights.parquet")
     flows = read_parquet(processed / "trade_flows.parquet")
@@ -376,7 +378,7 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.diagnostics",
+        prog="python -m analysis.stages.diagnostics",
         description="Construct diagnostics (METHODS.md 3a) for SYN, GPR, RN and TI on the "
         "estimation sample; writes outputs/tables/construct_diagnostics.* and companions.")
     add_verbose_argument(parser)

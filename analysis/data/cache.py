@@ -4,11 +4,11 @@ unchanged.
 Two kinds of entry, both keyed by the sha256 of everything they depend on and both verified on
 every read (``make clean`` leaves ``data/cache`` alone, as it leaves ``data/raw``):
 
-- **parsed tables** (:func:`parsed`): the frame(s) a parser in :mod:`analysis.parsers` returns
+- **parsed tables** (:func:`parsed`): the frame(s) a parser in :mod:`analysis.data.parsers` returns
   for one raw file, stored as parquet. Key: the raw file's sha256 (the registry's, re-checked by
   the caller before the call), the parser's name and arguments, the source code of
-  :mod:`analysis.parsers` and of what it uses (the panel's country list in
-  :mod:`analysis.config`, :mod:`analysis.io`) and the numpy / pandas / pyarrow versions. File:
+  :mod:`analysis.data.parsers` and of what it uses (the panel's country list in
+  :mod:`analysis.config`, :mod:`analysis.data.io`) and the numpy / pandas / pyarrow versions. File:
   ``data/cache/parsed/<source>-<key16>[.<i>].parquet`` plus ``<source>-<key16>.json``, the
   record holding the full key and the sha256 of every parquet file.
 - **results** (:func:`load_result` / :func:`store_result`): a JSON document (e.g. the rows of
@@ -19,7 +19,7 @@ every read (``make clean`` leaves ``data/cache`` alone, as it leaves ``data/raw`
 A read accepts an entry only if the record parses, its key equals the key asked for and every
 stored hash equals the hash of the bytes read; anything else (a truncated or edited file, a
 missing part, a stale key) is a miss, the entry is rebuilt and rewritten, and a line
-``[cache] ... rebuilt`` says so. Writes are atomic (:func:`analysis.io.atomic_path`), the record
+``[cache] ... rebuilt`` says so. Writes are atomic (:func:`analysis.data.io.atomic_path`), the record
 last, so a crash leaves at worst a miss. A parquet round trip returns the frame exactly (same
 dtypes, values and column order; checked in ``tests/test_cache.py``), so a run with the cache
 writes the same bytes as a run without it. ``PIPELINE_CACHE=off`` in the environment bypasses
@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.config import ROOT
-from analysis.io import atomic_path, atomic_write_text, sha256_of
+from analysis.data.io import atomic_path, atomic_write_text, sha256_of
 
 CACHE_DIR = ROOT / "data" / "cache"
 FORMAT = 1  # bump to invalidate every entry written by an older layout of this module
@@ -82,7 +82,7 @@ def _source_hash(path: str) -> str:
 
 
 def code_version(*modules: str) -> dict[str, str]:
-    """sha256 of the source file of each named module (``analysis.parsers`` ...), so that an
+    """sha256 of the source file of each named module (``analysis.data.parsers`` ...), so that an
     edit of the code an entry was computed with invalidates it."""
     import importlib.util
 
@@ -159,7 +159,7 @@ def parsed(source: str, raw_sha256: str, parser: Callable[..., Any], *args: Any,
     """``parser(*args, **kwargs)``, cached by the raw file's sha256 (parse once).
 
     ``raw_sha256`` must be the hash of the raw file the parser reads, checked by the caller
-    (:func:`analysis.clean.verified_path` does). Path arguments are left out of the key (the
+    (:func:`analysis.stages.clean.verified_path` does). Path arguments are left out of the key (the
     hash names the content); every other argument is part of it. A parser returning a tuple of
     frames is stored frame by frame and returned as a tuple.
     """
@@ -169,8 +169,8 @@ def parsed(source: str, raw_sha256: str, parser: Callable[..., Any], *args: Any,
              "parser": f"{parser.__module__}.{parser.__qualname__}",
              "args": [a for a in args if not isinstance(a, Path)],
              "kwargs": {k: v for k, v in kwargs.items() if not isinstance(v, Path)},
-             "code": code_version("analysis.parsers", "analysis.config", "analysis.io",
-                                  "analysis.cache"),
+             "code": code_version("analysis.data.parsers", "analysis.config", "analysis.data.io",
+                                  "analysis.data.cache"),
              "libraries": library_versions("numpy", "pandas", "pyarrow")}
     key = key_of(parts)
     folder = cache_dir() / "parsed"

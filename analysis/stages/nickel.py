@@ -25,10 +25,10 @@ Writes:
 
 ``make nickel`` runs the stage with ``PYTHONHASHSEED=0``: pyfixest orders fixed effects by string
 hashing, which moves clustered SEs of the three-way FE variant in the tenth digit between
-processes. ``python -m analysis.nickel --size-mc R`` prints the rejection rates of the event-study
+processes. ``python -m analysis.stages.nickel --size-mc R`` prints the rejection rates of the event-study
 tests under a true null on R synthetic replications instead of running the stage.
 
-Run ``python -m analysis.nickel --help``.
+Run ``python -m analysis.stages.nickel --help``.
 """
 
 from __future__ import annotations
@@ -42,10 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis import config, parsers, specs
-from analysis.fetch import load_registry, raw_path, source_by_name
-from analysis.figures import save_figure
-from analysis.io import (
+from analysis import config
+from analysis.data import parsers, specs
+from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
@@ -54,8 +53,10 @@ from analysis.io import (
     verify_sha256,
     write_parquet,
 )
-from analysis.synergy import coupling_coordination
-from analysis.tables import frame_table
+from analysis.data.registry import load_registry, raw_path, source_by_name
+from analysis.measures.synergy import coupling_coordination
+from analysis.publish.figures import save_figure
+from analysis.publish.tables import frame_table
 
 STAGES = ("ore", "intermediate", "refined")
 EVENT_COLUMNS = ["term", "estimate", "std_error", "p_value", "n_obs", "formula"]
@@ -69,7 +70,7 @@ def _say(message: str) -> None:
 # --------------------------------------------------------------------------- specification
 def load_nickel_spec(path: Path = config.SPECS / "nickel.yaml",
                      registry: Path = config.REGISTRY_FILE) -> dict:
-    """``specs/nickel.yaml``, validated (:class:`analysis.specs.NickelSpec`): the stage map,
+    """``specs/nickel.yaml``, validated (:class:`analysis.data.specs.NickelSpec`): the stage map,
     the ban windows (first < ban <= last, inside the years), the event-study models and
     groups, and the source against ``data/registry.yaml``."""
     sources = {s.name for s in load_registry(registry)}
@@ -907,8 +908,8 @@ def read_extract(raw_dir: Path = config.DATA_RAW, registry: Path = config.REGIST
                  name: str = "baci_hs07_asean", years: tuple[int, int] = (2010, 2024)
                  ) -> pd.DataFrame:
     """The parsed HS07 extract, after re-checking its sha256 against the registry (parsed once,
-    then read from the parse cache keyed by that hash: :func:`analysis.cache.parsed`)."""
-    from analysis import cache
+    then read from the parse cache keyed by that hash: :func:`analysis.data.cache.parsed`)."""
+    from analysis.data import cache
 
     source = source_by_name(load_registry(registry), name)
     path = raw_path(source, raw_dir)
@@ -1093,7 +1094,7 @@ def run(raw_dir: Path = config.DATA_RAW, processed: Path = config.DATA_PROCESSED
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.nickel",
+        prog="python -m analysis.stages.nickel",
         description="The nickel case (METHODS.md section 8): nickel chain by stage from the "
         "BACI HS07 extract, a PPML event study of Indonesia's ore-export bans with pre-trend, "
         "placebo and permutation checks, and the dyad SYN with the HS07 nickel intermediates. "

@@ -4,13 +4,13 @@ Reads ``data/processed/{panel_clean,trade_chain,trade_bilateral,trade_hs6,trade_
 dyad_panel,gprc_partners}.parquet``, ``data/raw/rn_measures.csv`` (the coded measures in force)
 and ``data/raw/rn_policy_events.csv`` (the first build's announcement events, for its variant);
 the choices come from ``specs/indices.yaml``. The formulas are pure functions in
-:mod:`analysis.constructs` (the revised constructs of METHODS.md section 3) and, for the first
+:mod:`analysis.measures.constructs` (the revised constructs of METHODS.md section 3) and, for the first
 build's definitions kept as robustness variants, in this module. Writes
 ``data/processed/indices.parquet``, the final ``panel.parquet``, ``dyad_indices.parquet``,
 ``chain_panel.parquet``, ``gpr_weights.parquet`` and ``index_weights.json``, plus tables and
 figures under ``outputs/``. docs/indices.md documents every construct.
 
-Run ``python -m analysis.indices --help``.
+Run ``python -m analysis.stages.indices --help``.
 """
 
 from __future__ import annotations
@@ -24,27 +24,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import config, constructs, specs
-from analysis.figures import save_figure
-from analysis.io import (
+from analysis import config
+from analysis.data import specs
+from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
-    display_path,
-    parquet_columns,
     read_parquet,
     run_stage,
     write_parquet,
 )
-from analysis.schemas import INDICES_SCHEMA, validate
-from analysis.synergy import (
+from analysis.data.schemas import INDICES_SCHEMA, validate
+from analysis.measures import constructs
+from analysis.measures.synergy import (
     coupling_coordination,
     grubel_lloyd,
     trade_complementarity,
     trade_intensity,
 )
-from analysis.tables import frame_table
-from analysis.weighting import METHODS, minmax_normalise, topsis_closeness
+from analysis.measures.weighting import METHODS, minmax_normalise, topsis_closeness
+from analysis.publish.figures import save_figure
+from analysis.publish.tables import frame_table
 
 PRODUCT_STAGES = ("supply", "transformation", "recycling")
 # BACI reports South Africa's trade under the customs-union code 711 ("ZA1") up to this year
@@ -53,23 +53,13 @@ SACU_LAST_YEAR = 1999
 FLOWS = (*PRODUCT_STAGES, "demand")
 
 
-def load_spec(path: Path = config.SPECS / "indices.yaml", processed: Path | None = None) -> dict:
-    """``specs/indices.yaml``, validated (:class:`analysis.specs.IndicesSpec`); with
-    ``processed``, the indicators are checked against the columns of panel_clean.parquet."""
-    context: dict = {"years": (config.FIRST_YEAR, config.LAST_YEAR)}
-    if processed is not None:
-        panel = processed / "panel_clean.parquet"
-        context |= {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
-    return specs.load(path, "indices", context=context)
-
-
 # --------------------------------------------------------------------------- composites
 def composite_with_missing(data: pd.DataFrame, directions: Mapping[str, int], method: str,
                            epsilon: float, min_weight_share: float = 0.5
                            ) -> tuple[pd.Series, pd.Series, int]:
     """Composite score that tolerates missing indicators, built on the pure weighting methods.
 
-    1. Weights: the chosen method (``analysis.weighting``) on the complete-case rows.
+    1. Weights: the chosen method (``analysis.measures.weighting``) on the complete-case rows.
     2. Normalisation: min–max of each indicator over all its observed values in the panel
        (direction-reversed, plus epsilon), as in METHODS.md section 3.
     3. Score of a row: for entropy, PCA and equal weights, sum_j w_j x'_ij / sum_j w_j over the
@@ -144,7 +134,7 @@ def subsystem_indicators(chain: pd.DataFrame, group: str = "region") -> pd.DataF
 
 
 def _partner_members(index: pd.MultiIndex, group: str) -> dict[str, set[str]]:
-    from analysis.clean import partner_groups
+    from analysis.data.partners import partner_groups
 
     return {iso3: partner_groups(iso3).get(group) or set() for iso3 in
             index.get_level_values("iso3").unique()}
@@ -317,9 +307,9 @@ def event_stock(events: pd.DataFrame, countries: tuple[str, ...], years: tuple[i
 def read_events(path: Path = config.DATA_RAW / "rn_policy_events.csv",
                 spec: dict | None = None) -> pd.DataFrame:
     """The first build's announcement events, validated row by row
-    (:class:`analysis.specs.PolicyEvent`; with ``spec``, categories and intensities against
+    (:class:`analysis.data.specs.PolicyEvent`; with ``spec``, categories and intensities against
     the scale in specs/indices.yaml)."""
-    spec = spec or load_spec()
+    spec = spec or specs.load_indices_spec()
     context = {"levels": spec["rn"]["levels"],
                "partial_factor": spec["rn"]["first_build"]["partial_factor"]}
     events = specs.load_table(path, specs.PolicyEvent, context)
@@ -360,7 +350,7 @@ def mineral_groups(path: Path = config.HS_CHAIN_MAP_FILE) -> list[str]:
         table = pd.read_csv(path, dtype={"hs6": str})
     except (OSError, ValueError) as error:
         raise DataError(path, f"unreadable HS6 chain map ({error})") from error
-    from analysis.parsers import require_columns
+    from analysis.data.parsers import require_columns
 
     require_columns(table, ["chain", "included"], path)
     return sorted(table.loc[table["included"] == 1, "chain"].unique())
@@ -375,17 +365,17 @@ def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv",
     (:data:`MEASURE_RULES`); ``main`` / ``all_events`` say whether it enters the main state and
     the all-measures variant, and must agree with the rules; ``second_build_main`` whether it
     entered the second build's main state (for its variant). Every row is validated by
-    :class:`analysis.specs.Measure` against the panel's countries, the intensity scale of
+    :class:`analysis.data.specs.Measure` against the panel's countries, the intensity scale of
     ``spec`` (specs/indices.yaml), the mineral groups and the coding rules: a value that matches
     nothing is an error naming the file, the measure and the column. Coding rules:
     docs/indices.md ("RN").
     """
-    spec = spec or load_spec()
+    spec = spec or specs.load_indices_spec()
     groups = mineral_groups() if groups is None else list(groups)
     context = {"levels": spec["rn"]["levels"], "groups": groups, "rules": list(MEASURE_RULES),
                "rules_not_main": MEASURE_RULES_NOT_MAIN, "rules_not_any": MEASURE_RULES_NOT_ANY}
     measures = specs.load_table(path, specs.Measure, context)
-    from analysis.parsers import require_columns
+    from analysis.data.parsers import require_columns
 
     require_columns(measures, MEASURE_COLUMNS, path)
     return measures.astype({"intensity": float})
@@ -584,7 +574,7 @@ def rn_event_states(measures: pd.DataFrame, flows: pd.DataFrame, spec: dict,
     """Every RN events series by country-year, the export weights and the coverage by group.
 
     - ``rn_events`` (main): trade-weighted coverage of the main measures,
-      sum_g w_ig s_igt (:func:`analysis.constructs.coverage_state`), with w_ig pooled over
+      sum_g w_ig s_igt (:func:`analysis.measures.constructs.coverage_state`), with w_ig pooled over
       ``rn.coverage.weight_years`` (1998-2020, gold excluded). In [0, 1].
     - ``rn_events_weights_1995_97``: the same with 1995-1997 weights.
     - ``rn_events_unknown_lift_forever``: measures with an unknown lift date never lifted.
@@ -976,7 +966,7 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
         events_path: Path = config.DATA_RAW / "rn_policy_events.csv",
         measures_path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFrame:
     say = lambda message: print(f"[indices] {message}", flush=True)
-    spec = load_spec(spec_path, processed)
+    spec = specs.load_indices_spec(spec_path, processed)
     events = read_events(events_path, spec)
     groups = mineral_groups()
     measures = read_measures(measures_path, spec, groups)
@@ -1053,7 +1043,7 @@ def missing_shares(indices: pd.DataFrame, names: tuple[str, ...] = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.indices",
+        prog="python -m analysis.stages.indices",
         description="Build SYN, GPR, RN and TI (and all variants) from data/processed; "
         "choices come from specs/indices.yaml, the coded measures from data/raw/rn_measures.csv.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "indices.yaml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.io import atomic_path
+from analysis.data.io import atomic_path
 
 
 def save_figure(fig, stem: Path) -> list[Path]:

@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analysis.io import atomic_write_bytes, atomic_write_text
+from analysis.data.io import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:  # annotations only: frame_table users need neither linearmodels nor stargazer
     from stargazer.stargazer import Stargazer
 
-    from analysis.estimation import ModelResult
+    from analysis.econometrics.estimation import ModelResult
 
 LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
@@ -292,7 +292,7 @@ def build_stargazer(results: list[ModelResult], labels: dict[str, str], order: l
 def latex_preamble_comment(packages: list[str], extra: str = "") -> str:
     return (f"% Needs in the preamble: \\usepackage{{{','.join(packages)}}}{extra}\n"
             f"% Laid out for a {TEXT_WIDTH_PT:.0f} pt text block (A4 or US letter, 1-inch "
-            "margins); written by analysis/tables.py.\n")
+            "margins); written by analysis/publish/tables.py.\n")
 
 
 def to_booktabs(latex: str, note: str = "", title: str = "") -> str:

@@ -12,7 +12,7 @@ which is linear in the coefficients, ``ME = g'b`` with gradient ``g_t = prod m``
 
 * :func:`marginal_effect` — effect, SE and CI at chosen moderator values;
 * :func:`studentized_band` — bootstrap-t (studentised) bands from wild-bootstrap t draws
-  (:func:`analysis.inference.wild_bootstrap_t_linear`), on the same CRV1 scale as the
+  (:func:`analysis.econometrics.inference.wild_bootstrap_t_linear`), on the same CRV1 scale as the
   delta-method intervals; the project shows only these beside t(G-1) intervals;
 * :func:`bootstrap_band` — percentile (and sup-t uniform) bands from coefficient draws (not
   used for the reported figures: a raw percentile band of an unscaled bootstrap is narrower

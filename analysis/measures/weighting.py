@@ -247,7 +247,7 @@ def topsis_closeness(weighted: np.ndarray | pd.DataFrame, ideal: np.ndarray | No
 
     Source: Hwang & Yoon (1981), Multiple Attribute Decision Making: Methods and Applications,
     Springer, section on TOPSIS; distances over the observed indicators as in
-    ``analysis.indices.composite_with_missing``.
+    ``analysis.stages.indices.composite_with_missing``.
 
     Returns:
         A float array of length n, or a Series indexed like ``weighted`` if it is a DataFrame.

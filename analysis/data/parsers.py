@@ -1,7 +1,7 @@
 """One parser per raw source: official file layout in, tidy country-year frame out.
 
 Each parser checks the layout it relies on (sheet, columns, header lines) and raises
-:class:`analysis.io.DataError` naming the file and column when the layout differs, so a renamed
+:class:`analysis.data.io.DataError` naming the file and column when the layout differs, so a renamed
 column or a truncated file stops the run instead of producing a silently different panel.
 The WDI, WGI and PWT files carry ISO 3166-1 alpha-3 codes, which are matched directly against
 the panel's codes (:func:`_keep_panel_countries`); ``country_converter`` is used only where a
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.config import COUNTRIES, GPRC_COUNTRIES
-from analysis.io import DataError
+from analysis.data.io import DataError
 
 WDI_PREAMBLE_LINES = 4
 WGI_DIMENSIONS = ("va", "pv", "ge", "rq", "rl", "cc")
@@ -536,7 +536,7 @@ def read_wgi_db(path: Path) -> pd.DataFrame:
     the method's authors to [0, 1], 1 = least stable (Koyamparambath et al. 2024).
 
     Returns ``iso3, country_code, year, wgi, row`` (``row``: position in the table, which decides
-    between duplicate rows, see :func:`analysis.supply_risk.wgi_by_partner`), sorted by year and
+    between duplicate rows, see :func:`analysis.stages.supply_risk.wgi_by_partner`), sorted by year and
     row. ``country_code`` is a nullable integer (<NA>
     where the table writes 'NA', e.g. Taiwan), ``wgi`` a float (NaN where the cell is NULL or the
     text 'nan'). Any other non-numeric cell stops with a DataError naming the year column.

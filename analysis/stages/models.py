@@ -13,7 +13,7 @@ and equivalence tests of every key term, :func:`power_analysis`). The table note
 test sizes ``make bench BENCH_ARGS="--size --record"`` measured at this design
 (``specs/inference_sizes.yaml``).
 
-Run ``python -m analysis.models --help``.
+Run ``python -m analysis.stages.models --help``.
 """
 
 from __future__ import annotations
@@ -25,31 +25,34 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
-from analysis import config, inference, marginal, power, specs
-from analysis.estimation import (
-    INFLUENCE_COLUMNS,
-    ModelResult,
-    add_interactions,
-    centre,
-    estimate,
-    tidy,
-)
-from analysis.figures import save_figure
-from analysis.io import (
+from analysis import config
+from analysis.data import specs
+from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
-    display_path,
-    parquet_columns,
     read_parquet,
     run_stage,
     write_parquet,
 )
-from analysis.schemas import ESTIMATION_SCHEMA, validate
-from analysis.tables import (
+from analysis.data.schemas import ESTIMATION_SCHEMA, validate
+from analysis.econometrics import inference, marginal, power
+from analysis.econometrics.estimation import (
+    INFLUENCE_COLUMNS,
+    ModelResult,
+    tidy,
+)
+from analysis.econometrics.moderated import (
+    design_summary,
+    estimation_frame,
+    fit_models,
+    load_model_spec,
+    load_sizes,
+)
+from analysis.publish.figures import save_figure
+from analysis.publish.tables import (
     P_VALUE_CONVENTION,
     frame_table,
     high_leverage_note,
@@ -60,87 +63,25 @@ from analysis.tables import (
 ESTIMATES_COLUMNS = ["model", "term", "estimate", "std_error", "p_value", "se_crv3", "se_dk",
                      "p_wcr", "p_wcr_rademacher", "n_obs", "n_clusters", "within_r2", "formula",
                      "p_crv3", "p_dk", "se_crv3_pyfixest", "n_periods"]
+
+
 POWER_COLUMNS = ["model", "term", "mde_crv1", "mde_crv3", "mde_wcr_sim", "mde_sd_units", "sesoi",
                  "tost_p", "estimate", "estimate_sd", "se_crv1", "se_crv3", "p_wcr",
                  "mde_crv1_sd", "mde_crv3_sd", "sd_within_term", "sd_within_outcome",
                  "sesoi_coef", "tost_p_crv3", "p_crv3", "ci90_low_sd", "ci90_high_sd", "verdict",
                  "wcr_size_sim", "rho", "sim_reps", "n_obs", "n_clusters", "n_periods"]
+
+
 #: Defaults of the ``power`` block of specs/models.yaml.
 POWER_DEFAULTS = {"alpha": 0.05, "power": 0.8, "sesoi_sd": 0.2, "reps": 400,
                   "bootstrap_draws": 399, "seed": 20261123, "calibration_reps": 200}
+
+
 #: Multiples of the analytic CRV3 MDE at which the WCR power is simulated (0 gives its size).
 MDE_GRID = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0])
-#: Sizes of the tests at the estimation design, measured by ``make bench BENCH_ARGS="--size
-#: --record"`` (analysis/bench.py): read for the table notes and the RI placebo rule.
-SIZES_FILE = config.SPECS / "inference_sizes.yaml"
+
+
 SIZE_BAND = (0.025, 0.075)  # Bradley (1978) liberal criterion at 5%
-
-
-def load_model_spec(path: Path = config.SPECS / "models.yaml",
-                    processed: Path | None = None) -> dict:
-    """``specs/models.yaml``, validated (:class:`analysis.specs.ModelsSpec`); with
-    ``processed``, every variable and term is also checked against the columns of the panel
-    the spec names, so a typo is reported against the spec file, the model and the term."""
-    context_from = None
-    if processed is not None:
-        def context_from(data):
-            panel = processed / data["panel"]
-            return {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
-    return specs.load(path, "models", context_from=context_from)
-
-
-def model_variables(spec: dict) -> list[str]:
-    base = {t for terms in spec["models"].values() for term in terms for t in term.split(":")}
-    return [spec["dependent"], *sorted(base), *spec["controls"]]
-
-
-def estimation_frame(panel: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The common estimation sample, with centred focal and moderator variables.
-
-    Rows: country-years complete in every variable of every model (so M1–M5 share one sample).
-    The uncentred values are kept as ``<name>_raw``; ``gpr``, ``rn`` and ``ti`` are centred on
-    this sample, and every interaction term is added as a column named like the term.
-    """
-    fe = spec["fixed_effects"]
-    variables = model_variables(spec)
-    missing = [v for v in variables if v not in panel]
-    if missing:
-        raise DataError(config.DATA_PROCESSED / spec["panel"], "variables missing", missing[0])
-    frame = panel[[*fe, *variables]].dropna().copy()
-    # A country with a single complete year has no within variation: with country effects it is
-    # fitted exactly and adds nothing but a spurious cluster (pyfixest and fixest drop such
-    # singletons by default), so it leaves the sample.
-    counts = frame.groupby(fe[0])[fe[1]].transform("size")
-    frame = frame[counts >= 2].copy()
-    for name in spec["centre"]:
-        frame[f"{name}_raw"] = frame[name]
-    frame, means = centre(frame, spec["centre"])
-    terms = sorted({t for terms in spec["models"].values() for t in terms}, key=len)
-    frame = add_interactions(frame, terms)
-    return frame.sort_values(fe).reset_index(drop=True), means
-
-
-def fit_models(frame: pd.DataFrame, spec: dict, bootstrap: dict | str | None = "spec",
-               progress: bool = True, only: list[str] | None = None) -> list[ModelResult]:
-    """Estimate every model of the spec (or the models named in ``only``) on ``frame``.
-
-    ``bootstrap``: ``"spec"`` (default) uses the spec's bootstrap settings, a dict other
-    settings, and None skips the wild cluster bootstrap (its p-values are then missing)."""
-    results = []
-    chosen = spec["bootstrap"] if isinstance(bootstrap, str) and bootstrap == "spec" \
-        else bootstrap
-    for name, terms in spec["models"].items():
-        if only is not None and name not in only:
-            continue
-        started = time.perf_counter()
-        result = estimate(frame, name, spec["dependent"], [*terms, *spec["controls"]],
-                          tuple(spec["fixed_effects"]), spec["cluster"], spec["key_terms"],
-                          chosen, spec["driscoll_kraay"]["kernel"])
-        if progress:
-            print(f"[models] {name}: N={result.n_obs}, G={result.n_clusters}, "
-                  f"{time.perf_counter() - started:.1f}s", flush=True)
-        results.append(result)
-    return results
 
 
 def estimates_frame(results: list[ModelResult]) -> pd.DataFrame:
@@ -187,26 +128,6 @@ def write_estimates(frame: pd.DataFrame, path: Path) -> Path:
     """CSV with a fixed float format, so repeated runs are byte-identical."""
     return atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g",
                                                 lineterminator="\n"))
-
-
-# --------------------------------------------------------------------------- measured sizes
-def load_sizes(path: Path = SIZES_FILE) -> dict | None:
-    """The sizes ``make bench BENCH_ARGS="--size --record"`` measured (None if never
-    recorded)."""
-    if not path.exists():
-        return None
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(path, f"cannot read the recorded test sizes ({error})") from error
-
-
-def design_summary(frame: pd.DataFrame, spec: dict) -> dict:
-    """N, G, T and the countries of the estimation sample: what the recorded sizes must match."""
-    time = spec["fixed_effects"][1]
-    return {"n_obs": len(frame), "n_clusters": int(frame[spec["cluster"]].nunique()),
-            "n_periods": int(frame[time].nunique()),
-            "clusters": sorted(str(c) for c in frame[spec["cluster"]].unique())}
 
 
 def sizes_status(sizes: dict | None, design: dict) -> tuple[bool, str]:
@@ -280,21 +201,21 @@ def power_analysis(results: list[ModelResult], frame: pd.DataFrame, spec: dict
     """``outputs/power.csv``: for every key term of every model, what the design can detect.
 
     * ``mde_crv1``, ``mde_crv3``: analytic MDE at ``power`` (80%) of a two-sided ``alpha`` (5%)
-      t test with t(G-1) (:func:`analysis.power.analytic_mde`), coefficient units;
+      t test with t(G-1) (:func:`analysis.econometrics.power.analytic_mde`), coefficient units;
     * ``mde_wcr_sim``: the MDE of the WCR test (Webb, ``bootstrap_draws`` draws) simulated on
       the real regressors and clusters: ``y = delta x_j + u``, ``u`` AR(1) within country with
       the Nickell-corrected autocorrelation of the model's residuals and country scales that
-      reproduce each country's residual SD (:mod:`analysis.power`), ``reps`` samples, power
+      reproduce each country's residual SD (:mod:`analysis.econometrics.power`), ``reps`` samples, power
       interpolated on :data:`MDE_GRID` multiples of the CRV3 MDE (``inf``: 80% not reached at
       6 times it); ``wcr_size_sim`` is the rejection rate at delta = 0;
     * ``mde_sd_units``: ``mde_wcr_sim`` in within-SDs of the outcome per within-SD of the term
       (two-way demeaned SDs on the estimation sample); ``mde_crv1_sd``, ``mde_crv3_sd`` alike;
     * ``sesoi``: the smallest effect of interest in the same SD units (spec ``sesoi_sd``, 0.2:
       a one-SD change in the term moving SYN by a fifth of its within-SD, Cohen's "small");
-      ``tost_p``: two one-sided WCR tests of ``|beta| >= sesoi`` (:func:`analysis.power.wcr_tost`,
+      ``tost_p``: two one-sided WCR tests of ``|beta| >= sesoi`` (:func:`analysis.econometrics.power.wcr_tost`,
       the main test's B, weights and seed); ``tost_p_crv3`` the same with CRV3 and t(G-1);
       ``ci90_low_sd``/``ci90_high_sd``: the 90% CRV3 t(G-1) interval in SD units;
-    * ``verdict``: :func:`analysis.power.equivalence_verdict` of the WCR p and ``tost_p``,
+    * ``verdict``: :func:`analysis.econometrics.power.equivalence_verdict` of the WCR p and ``tost_p``,
       checked against the CRV3 p (``p_crv3``) and ``tost_p_crv3``: a conclusion only the WCR
       pair reaches says so ("... by WCR only (CRV3: ...)").
     """
@@ -379,9 +300,9 @@ def marginal_effects(result: ModelResult, frame: pd.DataFrame, spec: dict) -> di
     """dSYN/dGPR at percentiles of each moderator (the other held at its mean, 0 after centring),
     with delta-method CIs (CRV1, t(G-1)), pointwise and simultaneous studentised
     wild-bootstrap-t bands with the same CRV1 small-sample factor
-    (:func:`analysis.inference.wild_bootstrap_t_linear`, year effects re-estimated in every
-    draw, :func:`analysis.marginal.studentized_band`), and the Johnson–Neyman regions of both
-    tests with their support (:func:`analysis.marginal.region_support`).
+    (:func:`analysis.econometrics.inference.wild_bootstrap_t_linear`, year effects re-estimated in every
+    draw, :func:`analysis.econometrics.marginal.studentized_band`), and the Johnson–Neyman regions of both
+    tests with their support (:func:`analysis.econometrics.marginal.region_support`).
 
     The simultaneous (sup-t) band over 60 points spanning the observed range of the moderator
     is the main test: its critical value ``q_sup`` replaces t(G-1) in the Johnson–Neyman
@@ -685,7 +606,7 @@ def run_only(names: list[str], processed: Path = config.DATA_PROCESSED,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.models",
+        prog="python -m analysis.stages.models",
         description="Estimate M1–M5 (specs/models.yaml) on data/processed/panel.parquet with "
         "CRV1/CRV3/Driscoll–Kraay and the wild cluster restricted bootstrap; write tables, "
         "figures and outputs/estimates.csv.")

