@@ -27,12 +27,31 @@ VOLATILE_NAMES = {"timings.json", "manifest.json", "report.html"}
 VOLATILE_PARTS = {"logs"}
 
 
+def _drop_timings(value):
+    """A JSON value without its wall-clock entries (keys ending in ``seconds``)."""
+    if isinstance(value, dict):
+        return {k: _drop_timings(v) for k, v in value.items() if not k.endswith("seconds")}
+    if isinstance(value, list):
+        return [_drop_timings(v) for v in value]
+    return value
+
+
+def normalised_bytes(path: Path) -> bytes:
+    """The bytes the guard compares. Two run-dependent parts are left out, nothing else: the
+    wall-clock ``*seconds`` entries of a JSON file (a cold cache times the scenario stage's
+    calibration and PySD check again), and the ``%`` comment lines of a LaTeX table (they name
+    the path of the program that wrote it, which a move of the code changes)."""
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        return json.dumps(_drop_timings(json.loads(data)), sort_keys=True).encode()
+    if path.suffix == ".tex":
+        return b"".join(line for line in data.splitlines(keepends=True)
+                        if not line.startswith(b"%"))
+    return data
+
+
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hashlib.sha256(normalised_bytes(path)).hexdigest()
 
 
 def snapshot(root: Path, folders: tuple[str, ...] = GUARDED) -> dict[str, str]:
