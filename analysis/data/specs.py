@@ -1193,6 +1193,16 @@ def load(path: Path, kind: str | None = None, context: Mapping[str, Any] | None 
     return dict(data)
 
 
+def load_indices_spec(path: Path = config.SPECS / "indices.yaml", processed: Path | None = None) -> dict:
+    """``specs/indices.yaml``, validated (:class:`analysis.data.specs.IndicesSpec`); with
+    ``processed``, the indicators are checked against the columns of panel_clean.parquet."""
+    context: dict = {"years": (config.FIRST_YEAR, config.LAST_YEAR)}
+    if processed is not None:
+        panel = processed / "panel_clean.parquet"
+        context |= {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
+    return load(path, "indices", context=context)
+
+
 # =========================================================================== project CSV files
 class RowModel(BaseModel):
     """One row of a project-authored CSV file (every value read as text). Unknown columns
@@ -1576,13 +1586,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def load_indices_spec(path: Path = config.SPECS / "indices.yaml", processed: Path | None = None) -> dict:
-    """``specs/indices.yaml``, validated (:class:`analysis.data.specs.IndicesSpec`); with
-    ``processed``, the indicators are checked against the columns of panel_clean.parquet."""
-    context: dict = {"years": (config.FIRST_YEAR, config.LAST_YEAR)}
-    if processed is not None:
-        panel = processed / "panel_clean.parquet"
-        context |= {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
-    return load(path, "indices", context=context)
