@@ -106,3 +106,26 @@ def test_power_section_states_each_hypothesis(tmp_path):
     assert "<b>H3</b>" in text and "rule out an effect as large as the SESOI" in text
     assert "0.47 SD per SD" in text and "power.html was not produced" in text
     assert "<b>H4</b>" not in text  # no row for it
+
+
+def test_scenario_summary_fits_the_page_and_keeps_every_number():
+    """The report's scenario table: median [5%, 95%] side by side, the peak with its year, and
+    'none' where the median gap never rises above 0 (the CSV keeps the raw columns)."""
+    from analysis.stages.report import scenario_summary_display
+
+    summary = pd.DataFrame({
+        "scenario": ["baseline", "shock"], "gap_p50": [0.0, 46.4], "gap_p05": [0.0, 18.85],
+        "gap_p95": [6.07, 105.36], "gap_peak_year": [float("nan"), 2027.0],
+        "gap_peak_p50": [0.0, 463.99], "gap_peak_p95": [0.0, 998.72],
+        "idn_share_p50": [0.5, 0.481], "idn_share_p05": [0.36, 0.33],
+        "idn_share_p95": [0.64, 0.634], "value_ore_p50": [0.0, 7587.33],
+        "value_intermediate_p50": [29771.64, 0.0], "value_refined_p50": [136.16, 0.0]})
+    shown = scenario_summary_display(summary)
+    assert shown.shape == (2, 5)
+    assert shown.iloc[0, 1] == "0.0 [0.0, 6.1]"
+    assert shown.iloc[1, 1] == "46.4 [18.9, 105.4]"
+    assert shown.iloc[0, 2] == "none"
+    assert shown.iloc[1, 2] == "464.0 in 2027 (95%: 998.7)"
+    assert shown.iloc[1, 3] == "0.48 [0.33, 0.63]"
+    assert shown.iloc[0, 4] == "0 / 29,772 / 136"
+    assert shown.iloc[1, 4] == "7,587 / 0 / 0"

@@ -683,9 +683,8 @@ def scenarios_section(outputs: Path) -> str:
     calibration = json.loads((outputs / "scenario_calibration.json").read_text()) \
         if (outputs / "scenario_calibration.json").exists() else {}
 
-    def fmt(frame: pd.DataFrame, digits: int = 3) -> str:
-        return frame.to_html(index=False, border=0, na_rep="",
-                             float_format=lambda v: f"{v:.{digits}g}")
+    def fmt(frame: pd.DataFrame, caption: str, digits: int = 3) -> str:
+        return _fmt(frame, caption, f"%.{digits}g")
 
     holdout = fit[fit["window"] == "holdout"]
     negative = holdout[holdout["r2"] < 0]["series"].tolist()
@@ -716,12 +715,13 @@ def scenarios_section(outputs: Path) -> str:
          f"({html.escape(', '.join(negative))}): "
          "<strong>the model fitted on 2010-2019 misses the 2020-2024 expansion of "
          "Indonesia's processing</strong> where U<sup>M</sup> dominates.</p>"),
-        fmt(fit),
+        fmt(fit, f"Fit of the calibrated model: calibration {window[0]}-{window[1]} and "
+            "hold-out 2020-2024 (kt of nickel)"),
         figure("scenario_fit.png", "Model against data; hold-out 2020-2024 shaded"),
     ]
     if full is not None:
         parts += [("<p>The scenarios start from the same least squares refitted on every year "
-                   "2010-2024 (its fit below: in-sample, not a test).</p>"), fmt(full)]
+                   "2010-2024 (its fit below: in-sample, not a test).</p>"), fmt(full, "Fit of the model refitted on every year, 2010-2024 (in-sample)")]
     if parameters is not None:
         at = parameters[parameters["at_bound"].fillna("") != ""]
         parts += [("<p><strong>Calibrated parameters</strong> with their bounds (the ranges of "
@@ -729,12 +729,12 @@ def scenarios_section(outputs: Path) -> str:
                    + html.escape("; ".join(f"{r.parameter} ({r.window}, {r.at_bound})"
                                            for r in at.itertuples()) or "none")
                    + ". Standard errors from the curvature of the objective (inf: not "
-                   "identified locally).</p>"), fmt(parameters, 4)]
+                   "identified locally).</p>"), fmt(parameters, "Calibrated parameters, their bounds and standard errors", 4)]
     if patterns is not None:
         parts += [("<p><strong>Behaviour patterns</strong> (METHODS section 10) on the "
-                  "calibrated runs:</p>"), fmt(patterns)]
+                  "calibrated runs:</p>"), fmt(patterns, "Behaviour patterns of the calibrated runs")]
     if summary is not None:
-        shown = summary.copy()
+        shown = scenario_summary_display(summary)
         parts += [("<p><strong>Scenarios.</strong> Each is a data entry of "
                    "<code>specs/scenarios.yaml</code>; 1,000 Latin-hypercube runs over the "
                    "literature ranges of the model file (the calibrated parameters held at "
@@ -743,7 +743,8 @@ def scenarios_section(outputs: Path) -> str:
                    "mean over the report window of the median and of the 5% and 95% bands; "
                    "the largest yearly median; Indonesia's share of China's nickel supply; "
                    "Indonesia's export value to China by stage (million USD a year, median)."
-                   "</p>"), fmt(shown)]
+                   "</p>"), fmt(shown, "Scenarios: China's supply gap, Indonesia's share of its supply "
+                                 "and Indonesia's export value to China (1,000 runs each)")]
         parts.append(figure("scenario_supply_gap.png", "China's supply gap by scenario"))
         parts.append(figure("scenario_baseline.png", "Baseline: stocks and flows"))
         parts.append(figure("scenario_combined_extreme.png", "Combined extreme case"))
@@ -762,21 +763,26 @@ def scenarios_section(outputs: Path) -> str:
                    "demand and market, which is no disruption node): the share of its "
                    "variance each group explains with its interactions. Where the gap is "
                    "zero in nearly every run, the indices are noise.</p>"),
-                  fmt(ranking[["scenario", "ranking (total Sobol index)"]])]
+                  fmt(ranking[["scenario", "ranking (total Sobol index)"]],
+                      "Disruption nodes: parameter groups ranked by their total Sobol index")]
     if loops is not None:
         kinds = loops.groupby("loop", sort=False)["loop_polarity"].first().reset_index()
         parts += [("<p><strong>Causal-loop diagram</strong>, drawn from the model's dependency "
-                  "graph; each link's sign from its equation:</p>"), fmt(kinds),
+                  "graph; each link's sign from its equation:</p>"),
+                  fmt(kinds, "Feedback loops of the nickel model and their polarity"),
                   figure("nickel_cld.png", "Feedback loops of the nickel model")]
     if ree_patterns is not None:
         parts += [("<p><strong>Rare earths</strong> (<code>specs/sd/rare_earths.mdl</code>, "
                    "same skeleton: Myanmar's ore to China, Lynas' Malaysian separation, "
                    "China's 1999-2014 quotas and its 2023-2025 controls from the measures): "
                    "the 2010 quota cut back-cast against the behaviour Sprecher et al. (2017) "
-                   "report.</p>"), fmt(ree_patterns.drop(columns="value")),
+                   "report.</p>"),
+                  fmt(ree_patterns.drop(columns="value"),
+                      "Rare earths: the 2010 quota back-cast against the published behaviour"),
                   ("<p>The run beside World Mining Data shares of world production and BACI's "
                    "record of China's rare-earth exports (gross tonnes, not REO):</p>"),
-                  fmt(ree_data) if ree_data is not None else "",
+                  fmt(ree_data, "Rare earths: the model run beside World Mining Data and BACI")
+                  if ree_data is not None else "",
                   figure("rare_earth_backcast.png", "Rare earths: the 2010 back-cast")]
     parts.append(
         "<p class='note'>What the model is not: it has no exchange stocks, no Chinese NPI "
@@ -852,7 +858,8 @@ def scorecard_section(outputs: Path) -> str:
          "cannot fill stays empty: it is never filled by assumption (docs/scorecard.md).</p>"),
         (f"<p><strong>{year}, {' and '.join(countries)}</strong> (empty = not measurable; the "
          "coverage table below says why):</p>"),
-        _fmt(table),
+        _fmt(table, f"Six-dimension scores, {year}: {' and '.join(countries)}, focus minerals "
+             "(1 = least secure cell of the scored set)", "%.3f"),
         figure("scorecard_heatmap.png", f"Scorecard heat maps, {year}: overall and by "
                "dimension, countries × minerals"),
         "".join(figure(f"scorecard_radar_{c}.png", f"{c}, {year}: dimension scores of the "
@@ -888,6 +895,33 @@ def scorecard_section(outputs: Path) -> str:
          "2023 and the overall score only for the last years.</p>"),
     ]
     return "".join(parts)
+
+
+def scenario_summary_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """``outputs/scenario_summary.csv`` as the report shows it: one column per quantity, the
+    median with its 5%-95% band beside it, so the table fits the page (the CSV keeps every
+    column)."""
+    def band(row, stem: str, digits: int) -> str:
+        median, low, high = (row[f"{stem}_{q}"] for q in ("p50", "p05", "p95"))
+        return f"{median:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+    def peak(row) -> str:
+        if pd.isna(row["gap_peak_year"]):
+            return "none"
+        return (f"{row['gap_peak_p50']:.1f} in {int(row['gap_peak_year'])} "
+                f"(95%: {row['gap_peak_p95']:.1f})")
+
+    return pd.DataFrame({
+        "scenario": summary["scenario"],
+        "China's supply gap, kt/yr: median [5%, 95%]": [band(r, "gap", 1)
+                                                         for _, r in summary.iterrows()],
+        "largest yearly median gap, kt": [peak(r) for _, r in summary.iterrows()],
+        "Indonesia's share of China's supply: median [5%, 95%]": [
+            band(r, "idn_share", 2) for _, r in summary.iterrows()],
+        "export value to China, USD m/yr (median): ore / intermediate / refined": [
+            f"{r.value_ore_p50:,.0f} / {r.value_intermediate_p50:,.0f} / "
+            f"{r.value_refined_p50:,.0f}" for r in summary.itertuples()],
+    })
 
 
 #: The report's stylesheet: one readable column (tables may use the full width of a 1,400 px
