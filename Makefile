@@ -5,7 +5,7 @@
 # runs, analysis/config.py included) is a prerequisite of its output.
 #
 # Quiet by default: one line per stage (live on a terminal); each stage's full output is in
-# outputs/logs/<stage>.log. `make all V=1` prints everything, as `python -m analysis.<stage> -v`.
+# outputs/logs/<stage>.log. `make all V=1` prints everything, as `python -m analysis.stages.<stage> -v`.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
