@@ -1201,6 +1201,7 @@ class RegionSpec(SpecModel):
     label: StrictStr = Field(min_length=1)
     focal: StrictStr
     members: list[StrictStr] = Field(min_length=1)
+    members_label: StrictStr = Field("members", min_length=1)
     subgroups: dict[StrictStr, list[StrictStr]] = Field(default_factory=dict)
     gprc_countries: list[StrictStr] = Field(default_factory=list)
     years: Years
@@ -1307,6 +1308,7 @@ class Region:
     path: Path
     focal: str
     members: tuple[str, ...]
+    members_label: str
     subgroups: Mapping[str, tuple[str, ...]]
     gprc_countries: tuple[str, ...]
     first_year: int
@@ -1332,6 +1334,13 @@ class Region:
     def is_default(self) -> bool:
         return self.name == config.DEFAULT_REGION
 
+    @property
+    def pool_label(self) -> str:
+        """Who thin GPR bases are shrunk towards, in words (``ASEAN`` for China + ASEAN)."""
+        if self.shrinkage_pool == self.members:
+            return self.members_label
+        return ", ".join(self.shrinkage_pool)
+
     @classmethod
     def from_spec(cls, data: Mapping[str, Any], path: Path) -> Region:
         gpr, measures = data["gpr"], data["measures"]
@@ -1342,7 +1351,7 @@ class Region:
         coded = measures.get("policy_events_countries", "all")
         return cls(
             name=data["name"], label=data["label"], path=Path(path), focal=data["focal"],
-            members=members,
+            members=members, members_label=data.get("members_label", "members"),
             subgroups={k: tuple(v) for k, v in (data.get("subgroups") or {}).items()},
             gprc_countries=tuple(data.get("gprc_countries") or ()),
             first_year=int(data["years"][0]), last_year=int(data["years"][1]),

@@ -37,7 +37,7 @@ from analysis.data.io import (
     run_stage,
     write_parquet,
 )
-from analysis.data.schemas import ESTIMATION_SCHEMA, validate
+from analysis.data.schemas import estimation_schema, validate
 from analysis.econometrics import inference, marginal, power
 from analysis.econometrics.estimation import (
     INFLUENCE_COLUMNS,
@@ -463,7 +463,7 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
           f"{frame['iso3'].nunique()} countries, {years}; centring means "
           + ", ".join(f"{k}={v:.4g}" for k, v in means.items()), flush=True)
     if spec["dependent"] == "syn":
-        validate(frame, ESTIMATION_SCHEMA, processed / "estimation_panel.parquet")
+        validate(frame, estimation_schema(), processed / "estimation_panel.parquet")
     write_parquet(frame, processed / "estimation_panel.parquet")
     boot = spec["bootstrap"]
     print(f"[models] M1–M5 with CRV1, CRV3, Driscoll–Kraay and WCR bootstrap "
@@ -494,7 +494,7 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
             "(which over-reject with this few clusters), CRV3 p-values, the Rademacher "
             "enumeration and Driscoll–Kraay (a variant): companion table "
             f"main_results_pvalues. {leverage}").strip()
-    title = "Geopolitical risk and China–ASEAN mineral-chain synergy"
+    title = f"Geopolitical risk and {specs.load_region().label} mineral-chain synergy"
     write_regression_table(results, labels, order, tables / "main_results", title, note,
                            star_source="p_wcr", se_source="se_crv3")
     write_docx(results, labels, order, tables / "main_results.docx", title, note,
