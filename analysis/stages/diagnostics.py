@@ -40,7 +40,13 @@ import pandas as pd
 
 from analysis import config
 from analysis.data import specs
-from analysis.data.io import add_verbose_argument, atomic_write_text, read_parquet, run_stage
+from analysis.data.io import (
+    add_verbose_argument,
+    atomic_write_text,
+    display_path,
+    read_parquet,
+    run_stage,
+)
 from analysis.econometrics import inference
 from analysis.measures import constructs
 from analysis.measures.synergy import coupling_coordination
@@ -388,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return run_stage("diagnostics", run, verbose=args.verbose or None,
                      summary=lambda out: f"{len(out['construct_diagnostics'])} diagnostics "
-                     "-> outputs/tables/construct_diagnostics.*")
+                     f"-> {display_path(config.TABLES)}/construct_diagnostics.*")
 
 
 if __name__ == "__main__":

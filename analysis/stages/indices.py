@@ -1161,7 +1161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return run_stage("indices", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
                      summary=lambda t: f"SYN, GPR, RN, TI and variants for {len(t)} "
-                     "country-years -> data/processed/panel.parquet")
+                     f"country-years -> {display_path(config.DATA_PROCESSED)}/panel.parquet")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
+    display_path,
     read_parquet,
     run_stage,
     write_parquet,
@@ -622,8 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     return run_stage("models", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
                      summary=lambda results: (
                          f"{', '.join(r.name for r in results)} on N = {results[0].n_obs}, "
-                         f"G = {results[0].n_clusters} -> outputs/estimates.csv, "
-                         "outputs/tables/main_results.*"))
+                         f"G = {results[0].n_clusters} -> {display_path(config.OUTPUTS)}/"
+                         f"estimates.csv, {display_path(config.TABLES)}/main_results.*"))
 
 
 if __name__ == "__main__":

@@ -1128,7 +1128,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     return run_stage("nickel", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
                      summary=lambda out: "event study, placebos and dyad SYN -> "
-                     "outputs/nickel_event_study.csv, outputs/tables/nickel_*")
+                     f"{display_path(config.OUTPUTS)}/nickel_event_study.csv, "
+                     f"{display_path(config.TABLES)}/nickel_*")
 
 
 def size_simulation(replications: int, spec_path: Path = config.SPECS / "nickel.yaml"
