@@ -1080,15 +1080,17 @@ class SupplyRiskSpec(SpecModel):
 REGION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def _iso3_list(values: list[str], what: str) -> list[str]:
-    """ISO3 codes, each once."""
+def _iso3_list(values: list[str], what: str | None = None) -> list[str]:
+    """ISO3 codes, each once (``what``: the entry to name, for a check of a whole model; a
+    field validator leaves it out, pydantic names the field)."""
+    prefix = f"{what}: " if what else ""
     for code in values:
         problem = iso3_problem(code)
         if problem:
-            raise ValueError(f"{what}: {problem}")
+            raise ValueError(f"{prefix}{problem}")
     duplicated = sorted({c for c in values if values.count(c) > 1})
     if duplicated:
-        raise ValueError(f"{what}: {duplicated[0]!r} is listed twice")
+        raise ValueError(f"{prefix}{duplicated[0]!r} is listed twice")
     return values
 
 
@@ -1122,7 +1124,7 @@ class RegionGPR(SpecModel):
         if isinstance(value, list):
             if not value:
                 raise ValueError("an empty partner list: write all_with_gprc or name partners")
-            _iso3_list(value, "partners")
+            _iso3_list(value)
         return value
 
     @field_validator("shrinkage_target")
@@ -1131,7 +1133,7 @@ class RegionGPR(SpecModel):
         if isinstance(value, list):
             if not value:
                 raise ValueError("an empty shrinkage target: write members or name countries")
-            _iso3_list(value, "shrinkage_target")
+            _iso3_list(value)
         return value
 
 
@@ -1171,13 +1173,13 @@ class RegionMeasures(SpecModel):
     @field_validator("none_found")
     @classmethod
     def _none(cls, value: list[str]) -> list[str]:
-        return _iso3_list(value, "none_found")
+        return _iso3_list(value)
 
     @field_validator("policy_events_countries")
     @classmethod
     def _coded(cls, value: str | list[str]) -> str | list[str]:
         if isinstance(value, list):
-            _iso3_list(value, "policy_events_countries")
+            _iso3_list(value)
         return value
 
 
@@ -1231,8 +1233,8 @@ class RegionSpec(SpecModel):
 
     @field_validator("members", "gprc_countries")
     @classmethod
-    def _codes(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        return _iso3_list(value, info.field_name)
+    def _codes(cls, value: list[str]) -> list[str]:
+        return _iso3_list(value)
 
     @field_validator("years")
     @classmethod
