@@ -6,6 +6,11 @@
 #
 # Quiet by default: one line per stage (live on a terminal); each stage's full output is in
 # outputs/logs/<stage>.log. `make all V=1` prints everything, as `python -m analysis.stages.<stage> -v`.
+#
+# The region is data (specs/regions/<name>.yaml): `make all REGION=<name>` studies another
+# region and writes to data/processed/<name>/ and outputs/<name>/; the default region
+# (china_asean) keeps data/processed/ and outputs/. PIPELINE_PROCESSED_DIR / PIPELINE_OUTPUTS_DIR
+# in the environment send a whole run to other folders (an explicit override wins).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -37,21 +42,39 @@ else
 Q := @
 endif
 
+# The region of the run (analysis/config.py reads REGION from the environment) and its folders.
+REGION ?= china_asean
+export REGION
+DEFAULT_REGION := china_asean
+ifeq ($(REGION),$(DEFAULT_REGION))
+PROCESSED := $(or $(PIPELINE_PROCESSED_DIR),data/processed)
+OUT := $(or $(PIPELINE_OUTPUTS_DIR),outputs)
+else
+PROCESSED := $(or $(PIPELINE_PROCESSED_DIR),data/processed/$(REGION))
+OUT := $(or $(PIPELINE_OUTPUTS_DIR),outputs/$(REGION))
+endif
+REGION_FILE := specs/regions/$(REGION).yaml
+ifeq ($(wildcard $(REGION_FILE)),)
+$(error REGION=$(REGION): no region spec $(REGION_FILE); the regions are $(basename $(notdir $(wildcard specs/regions/*.yaml))))
+endif
+
 RAW_STAMP := data/raw/.fetched
-CLEAN_OUT := data/processed/panel_clean.parquet
-INDICES_OUT := data/processed/indices.parquet
-DIAGNOSTICS_OUT := outputs/tables/construct_diagnostics.csv
-MODELS_OUT := outputs/estimates.csv
-NICKEL_OUT := outputs/nickel_event_study.csv
-ROBUST_OUT := outputs/robustness.csv
-REPORT_OUT := outputs/report.html
-SUPPLY_OUT := outputs/supply_risk.csv
+CLEAN_OUT := $(PROCESSED)/panel_clean.parquet
+INDICES_OUT := $(PROCESSED)/indices.parquet
+DIAGNOSTICS_OUT := $(OUT)/tables/construct_diagnostics.csv
+MODELS_OUT := $(OUT)/estimates.csv
+NICKEL_OUT := $(OUT)/nickel_event_study.csv
+ROBUST_OUT := $(OUT)/robustness.csv
+REPORT_OUT := $(OUT)/report.html
+SUPPLY_OUT := $(OUT)/supply_risk.csv
 
 # User-editable inputs (validated by analysis/data/specs.py before a stage does any work).
 REGISTRY := data/registry.yaml
 HS_MAP := data/hs6_chain_map.csv
-MEASURES := data/raw/rn_measures.csv data/raw/rn_policy_events.csv
-SPEC_FILES := $(wildcard specs/*.yaml)
+# every project-authored measures table (a region reads those its spec names; the others only
+# cost a rebuild when edited)
+MEASURES := $(wildcard data/raw/rn_*.csv)
+SPEC_FILES := $(wildcard specs/*.yaml) $(REGION_FILE)
 
 # CODE_<stage>: the analysis modules each stage runs (its import closure, config.py included),
 # written by tools/make_deps.py and rebuilt when any module changes.
@@ -103,25 +126,25 @@ refetch: $(STAMP) ## replace a raw source's damaged files: make refetch SOURCE=<
 panel: $(CLEAN_OUT) ## clean and merge the sources into data/processed (panel, dyad, trade chain)
 	@$(SUBMAKE) $(REPORT_OUT)
 
-$(CLEAN_OUT): $(RAW_STAMP) $(REGISTRY) $(HS_MAP) $(CODE_clean)
+$(CLEAN_OUT): $(RAW_STAMP) $(REGISTRY) $(HS_MAP) $(REGION_FILE) $(CODE_clean)
 	$(Q)$(PY) -m analysis.stages.clean
 
 indices: $(INDICES_OUT) ## build SYN, GPR, RN and TI and their variants (specs/indices.yaml)
 	@$(SUBMAKE) $(REPORT_OUT)
 
-$(INDICES_OUT): $(CLEAN_OUT) specs/indices.yaml $(MEASURES) $(CODE_indices)
+$(INDICES_OUT): $(CLEAN_OUT) specs/indices.yaml $(REGION_FILE) $(MEASURES) $(CODE_indices)
 	$(Q)$(PY) -m analysis.stages.indices
 
 diagnostics: $(DIAGNOSTICS_OUT) ## construct diagnostics (METHODS 3a) on the estimation sample
 	@$(SUBMAKE) $(REPORT_OUT)
 
-$(DIAGNOSTICS_OUT): $(INDICES_OUT) specs/indices.yaml specs/models.yaml $(CODE_diagnostics)
+$(DIAGNOSTICS_OUT): $(INDICES_OUT) specs/indices.yaml specs/models.yaml $(REGION_FILE) $(CODE_diagnostics)
 	$(Q)$(PY) -m analysis.stages.diagnostics
 
 models: $(MODELS_OUT) ## estimate M1–M5 with few-cluster inference (specs/models.yaml)
 	@$(SUBMAKE) $(REPORT_OUT)
 
-$(MODELS_OUT): $(INDICES_OUT) specs/models.yaml specs/inference_sizes.yaml $(CODE_models)
+$(MODELS_OUT): $(INDICES_OUT) specs/models.yaml specs/inference_sizes.yaml $(REGION_FILE) $(CODE_models)
 	$(Q)$(PY) -m analysis.stages.models
 
 nickel: $(NICKEL_OUT) ## nickel case: HS07 chain, PPML event study, dyad SYN variant (specs/nickel.yaml)
@@ -129,7 +152,7 @@ nickel: $(NICKEL_OUT) ## nickel case: HS07 chain, PPML event study, dyad SYN var
 
 # PYTHONHASHSEED fixed: pyfixest orders fixed effects by string hashing, which moves clustered
 # SEs of the three-way FE variant in the tenth digit from one process to the next.
-$(NICKEL_OUT): $(RAW_STAMP) $(CLEAN_OUT) $(REGISTRY) specs/nickel.yaml $(CODE_nickel)
+$(NICKEL_OUT): $(RAW_STAMP) $(CLEAN_OUT) $(REGISTRY) specs/nickel.yaml $(REGION_FILE) $(CODE_nickel)
 	$(Q)PYTHONHASHSEED=0 $(PY) -m analysis.stages.nickel
 
 robustness: $(ROBUST_OUT) ## run the robustness battery (specs/robustness.yaml)
@@ -149,7 +172,7 @@ $(SUPPLY_OUT): $(RAW_STAMP) specs/supply_risk.yaml $(HS_MAP) $(CODE_supply_risk)
 # The six-dimension supply-chain scorecard reads the supply-risk stage's outputs, the fetched
 # BACI and World Mining Data and the project-authored route and defence-list tables. The report
 # depends on it (the extra prerequisite below), so `make all` builds it after supply-risk.
-SCORECARD_OUT := outputs/scorecard.csv
+SCORECARD_OUT := $(OUT)/scorecard.csv
 .PHONY: scorecard
 
 scorecard: $(SCORECARD_OUT) ## six-dimension supply-chain scorecard + early warning (specs/scorecard.yaml)
@@ -160,7 +183,7 @@ $(SCORECARD_OUT): $(SUPPLY_OUT) $(RAW_STAMP) $(CODE_scorecard) specs/scorecard.y
 $(REPORT_OUT): $(SCORECARD_OUT)
 # ---- end of the scorecard block
 
-report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json
+report: $(REPORT_OUT) ## write outputs/report.html and outputs/manifest.json (REGION=<name>: outputs/<name>/)
 
 # The manifest records the sha256 of every spec file and input, so they are prerequisites too.
 $(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) $(SPEC_FILES) \
@@ -170,7 +193,7 @@ $(REPORT_OUT): $(ROBUST_OUT) $(DIAGNOSTICS_OUT) $(NICKEL_OUT) $(SUPPLY_OUT) $(SP
 # --- scenarios (METHODS section 10): a separate block, after nickel. Calibration, Monte Carlo,
 # Sobol and the PySD check are cached in data/cache/scenarios (a cold run takes a few minutes,
 # a warm one seconds); the report shows the section.
-SCENARIOS_OUT := outputs/scenarios.csv
+SCENARIOS_OUT := $(OUT)/scenarios.csv
 
 .PHONY: scenarios
 
@@ -182,7 +205,7 @@ $(SCENARIOS_OUT): $(NICKEL_OUT) $(RAW_STAMP) $(CODE_scenarios) specs/scenarios.y
 $(REPORT_OUT): $(SCENARIOS_OUT)
 
 test: $(STAMP) ## run the test suite (real-data tests need DATA_MIRROR or a warm cache)
-	@$(PY) -m pytest -q
+	@REGION=$(DEFAULT_REGION) $(PY) -m pytest -q
 
 mutate: $(STAMP) ## mutation testing: each mutant in tools/mutants.yaml alone, caught or survived
 	$(Q)$(PY) tools/mutate.py
@@ -193,5 +216,7 @@ bench: $(STAMP) ## time make all, compare with pyfixest (BENCH_ARGS="--size --re
 lint: $(STAMP) ## ruff
 	@$(VENV)/bin/ruff check analysis tests tools
 
-clean: ## remove data/processed and outputs (never data/raw)
-	rm -rf data/processed outputs
+# The default region's folders hold the other regions' (data/processed/<name>/, outputs/<name>/):
+# `make clean` removes them all; `make clean REGION=<name>` removes only that region's.
+clean: ## remove data/processed and outputs (never data/raw); REGION=<name>: only that region's
+	rm -rf $(PROCESSED) $(OUT)

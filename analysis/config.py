@@ -1,4 +1,10 @@
-"""Project-wide constants and paths. Every stage imports from here, nothing else is global."""
+"""Project-wide paths. Every stage imports from here; nothing else is global.
+
+What the pipeline studies (the focal country, the members, the years, the GPR weight base, the
+coded measures) is data: the region spec ``specs/regions/<name>.yaml``, read and validated by
+:func:`analysis.data.specs.load_region`. This module only says which region file a run reads
+(``REGION`` in the environment, default :data:`DEFAULT_REGION`) and where the run's files go.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +13,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_RAW = ROOT / "data" / "raw"
-# PIPELINE_PROCESSED_DIR / PIPELINE_OUTPUTS_DIR send a whole run elsewhere (the end-to-end test
-# builds every stage into a temporary folder); unset, the project's own folders.
-DATA_PROCESSED = Path(os.environ.get("PIPELINE_PROCESSED_DIR") or ROOT / "data" / "processed")
-OUTPUTS = Path(os.environ.get("PIPELINE_OUTPUTS_DIR") or ROOT / "outputs")
+SPECS = ROOT / "specs"
+REGIONS = SPECS / "regions"
+#: The region a run studies when ``REGION`` is unset; its files keep the project's own folders.
+DEFAULT_REGION = "china_asean"
+#: ``REGION=<name>`` (``make all REGION=<name>``) reads ``specs/regions/<name>.yaml``.
+REGION = os.environ.get("REGION") or DEFAULT_REGION
+REGION_FILE = REGIONS / f"{REGION}.yaml"
+# The default region writes to data/processed/ and outputs/; any other region to
+# data/processed/<name>/ and outputs/<name>/. PIPELINE_PROCESSED_DIR / PIPELINE_OUTPUTS_DIR send a
+# whole run elsewhere (the end-to-end test builds every stage into a temporary folder): an
+# explicit override wins over the region's folder.
+_REGION_FOLDER = () if REGION == DEFAULT_REGION else (REGION,)
+DATA_PROCESSED = Path(os.environ.get("PIPELINE_PROCESSED_DIR")
+                      or ROOT.joinpath("data", "processed", *_REGION_FOLDER))
+OUTPUTS = Path(os.environ.get("PIPELINE_OUTPUTS_DIR") or ROOT.joinpath("outputs", *_REGION_FOLDER))
 TABLES = OUTPUTS / "tables"
 FIGURES = OUTPUTS / "figures"
 REGISTRY_FILE = ROOT / "data" / "registry.yaml"
 HS_CHAIN_MAP_FILE = ROOT / "data" / "hs6_chain_map.csv"
-SPECS = ROOT / "specs"
-
-CHINA = "CHN"
-ASEAN = ("BRN", "KHM", "IDN", "LAO", "MYS", "MMR", "PHL", "SGP", "THA", "VNM")
-COUNTRIES = (CHINA, *ASEAN)
-CLMV = ("KHM", "LAO", "MMR", "VNM")
-# Caldara–Iacoviello publish a country GPR (GPRC_xxx) for these six only.
-GPRC_COUNTRIES = ("CHN", "IDN", "MYS", "PHL", "THA", "VNM")
-
-FIRST_YEAR = 1996  # METHODS.md section 2
-LAST_YEAR = 2024  # last year any core source covers; the effective sample ends earlier
-YEARS = tuple(range(FIRST_YEAR, LAST_YEAR + 1))
 
 
 def data_mirror() -> Path | None:

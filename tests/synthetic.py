@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.config import COUNTRIES
+from analysis.data.specs import load_region
+
+COUNTRIES = load_region("china_asean").countries
 
 WDI_AGGREGATES = [("World", "WLD"), ("East Asia & Pacific", "EAS")]
 

@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config
 from analysis.data import partners, specs
 from analysis.measures import constructs
 from analysis.measures.weighting import METHODS
 from analysis.stages import clean, indices
+
+REGION = specs.load_region("china_asean")
 
 GOLD = ["710812"]
 
@@ -88,8 +89,8 @@ def test_d_rises_with_each_share_on_a_grid():
 def test_region_excludes_the_country_itself_for_china():
     """The first build counted China as its own regional partner (no monkeypatching here)."""
     assert "CHN" not in partners.partner_groups("CHN")["region"]
-    assert partners.partner_groups("CHN")["region"] == set(config.ASEAN)
-    assert partners.partner_groups("IDN")["region"] == set(config.COUNTRIES) - {"IDN"}
+    assert partners.partner_groups("CHN")["region"] == set(REGION.members)
+    assert partners.partner_groups("IDN")["region"] == set(REGION.countries) - {"IDN"}
     assert all(iso3 not in partners for iso3, partners in indices.region_partners().items())
 
 
@@ -367,7 +368,7 @@ def test_real_measures_coverage_by_group_by_hand():
     """The coverage of a few real country-groups, from the coded dates."""
     measures = indices.read_measures()
     main = measures[measures["main"] == "yes"]
-    s = constructs.coverage_by_group(main, indices.mineral_groups(), config.COUNTRIES,
+    s = constructs.coverage_by_group(main, indices.mineral_groups(), REGION.countries,
                                      (2005, 2016, 2017, 2019)).set_index(
         ["iso3", "group", "year"])["coverage"]
     assert s[("CHN", "rare_earths", 2005)] == 0.75      # RE export quota 1999-2014
@@ -400,7 +401,7 @@ def test_second_build_state_is_reproduced_from_the_file():
     unknown = measures["rule"].str.contains("unknown_lift")
     second = measures.assign(lifted=measures["lifted"].where(~unknown, ""))
     second = second[second["second_build_main"] == "yes"]
-    state = constructs.in_force_state(second, config.COUNTRIES, tuple(range(1996, 2025)))
+    state = constructs.in_force_state(second, REGION.countries, tuple(range(1996, 2025)))
     s = state.set_index(["iso3", "year"])["rn_events"]
     assert s[("CHN", 2005)] == pytest.approx(3.0)
     assert s[("CHN", 2016)] == 0.0

@@ -14,7 +14,10 @@ import pytest
 
 from analysis import config
 from analysis.data import registry
+from analysis.data.specs import load_region
 from analysis.stages import clean, fetch
+
+REGION = load_region("china_asean")
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +38,7 @@ def built(tmp_path_factory):
 def test_panel_has_all_countries_and_years(built):
     _tables, out, _ = built
     panel = pd.read_parquet(out / "panel.parquet")
-    assert sorted(panel["iso3"].unique()) == sorted(config.COUNTRIES)
+    assert sorted(panel["iso3"].unique()) == sorted(REGION.countries)
     assert panel.groupby("iso3")["year"].agg(["min", "max", "count"]).drop_duplicates().values.tolist() \
         == [[1996, 2024, 29]]
     assert not panel.duplicated(["iso3", "year"]).any()
@@ -57,9 +60,9 @@ def test_gprc_is_the_mean_of_the_twelve_raw_months(built, iso3, year):
 
 def test_gprc_missing_where_no_series(built):
     panel = built[0]["panel"]
-    no_series = panel[~panel["iso3"].isin(config.GPRC_COUNTRIES)]
+    no_series = panel[~panel["iso3"].isin(REGION.gprc_countries)]
     assert no_series["gprc"].isna().all()
-    assert panel[panel["iso3"].isin(config.GPRC_COUNTRIES) & (panel["year"] <= 2024)][
+    assert panel[panel["iso3"].isin(REGION.gprc_countries) & (panel["year"] <= 2024)][
         "gprc"].notna().all()
 
 
@@ -89,7 +92,7 @@ def test_dyad_panel_is_consistent_with_bilateral(built):
         bilateral.loc[("MYS", "CHN", 2010), "export_value"])
     stages = [c for c in dyad.columns if c.startswith("exports_to_china_")]
     assert np.allclose(dyad[stages].sum(axis=1), dyad["exports_to_china"])
-    assert len(dyad) == 10 * len(config.YEARS)
+    assert len(dyad) == 10 * len(REGION.years)
 
 
 def test_coverage_table_lists_every_country_and_variable(built):
@@ -98,7 +101,7 @@ def test_coverage_table_lists_every_country_and_variable(built):
     text = (tables_dir / "data_coverage.md").read_text()
     assert "| gprc" in text and "wgi_ge" in text
     header = next(line for line in text.splitlines() if line.startswith("| variable"))
-    assert all(f" {iso3} " in header for iso3 in config.COUNTRIES)
+    assert all(f" {iso3} " in header for iso3 in REGION.countries)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +129,7 @@ def test_real_gpr_equals_hand_computation(with_indices):
     weight = value / value.sum()
     mean = gprc[gprc["year"].between(1985, 1995)].groupby("partner_iso3")["gprc"].mean()
     now = gprc[gprc["year"] == year].set_index("partner_iso3")["gprc"]
-    external = [k for k in weight.index if k not in config.COUNTRIES]
+    external = [k for k in weight.index if k not in REGION.countries]
     expected = float(sum(weight[k] * now[k] / mean[k] for k in external))
     got = frame.set_index(["iso3", "year"]).loc[(iso3, year), "gpr"]
     assert got == pytest.approx(expected, rel=1e-12)
@@ -205,7 +208,7 @@ def test_gprc_partner_with_base_trade_is_never_left_unweighted(with_indices):
         "v": trade["v"].astype(str).str.strip().astype(float)})
     both = pd.concat([trade.rename(columns={"i": "iso3", "j": "k"}),
                       trade.rename(columns={"j": "iso3", "i": "k"})])
-    both = both[both["iso3"].isin(config.COUNTRIES) & both["k"].isin(partners)
+    both = both[both["iso3"].isin(REGION.countries) & both["k"].isin(partners)
                 & (both["iso3"] != both["k"])]
     value = both.groupby(["iso3", "k"])["v"].sum()
     unweighted = [key for key, v in value.items() if v > 0 and weights.loc[key, "weight"] <= 0]

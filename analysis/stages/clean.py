@@ -1,10 +1,15 @@
-"""Stage 2, clean: verified raw files in, the processed China–ASEAN panels out.
+"""Stage 2, clean: verified raw files in, the processed panels of the region out.
 
-Writes to ``data/processed/``:
+The region (``specs/regions/<name>.yaml``, :func:`analysis.data.specs.load_region`) names the
+countries and years; its countries are checked against the data (the World Bank files) and its
+GPRC countries against the GPR workbook before anything is parsed. Writes to ``data/processed/``
+(``data/processed/<region>/`` for a region other than the default):
 
 - ``panel_clean.parquet`` (and an identical ``panel.parquet``, which the indices stage later
-  replaces with the final panel): country × year, 11 countries, 1996–2024, key ``iso3, year``;
-- ``dyad_panel.parquet``: each ASEAN member with China, by year;
+  replaces with the final panel): country × year (China + ASEAN: 11 countries, 1996–2024), key
+  ``iso3, year``;
+- ``dyad_panel.parquet``: each member with the focal country (each ASEAN member with China), by
+  year;
 - ``trade_chain.parquet``: country × mineral chain × stage × partner group × year;
 - ``trade_bilateral.parquet``: country × partner × year, strategic-mineral trade (all partners);
 - ``trade_hs6.parquet``: country × partner group × HS6 × year (for product-level indices);
@@ -38,6 +43,7 @@ from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
+    display_path,
     run_stage,
     verify_sha256,
     write_parquet,
@@ -45,13 +51,14 @@ from analysis.data.io import (
 from analysis.data.partners import partner_groups
 from analysis.data.registry import Source, load_registry, raw_path, source_by_name
 from analysis.data.schemas import (
-    DYAD_SCHEMA,
-    TRADE_BILATERAL_SCHEMA,
-    TRADE_CHAIN_SCHEMA,
-    TRADE_HS6_SCHEMA,
+    dyad_schema,
     panel_schema,
+    trade_bilateral_schema,
+    trade_chain_schema,
+    trade_hs6_schema,
     validate,
 )
+from analysis.data.specs import Region, load_region, load_region_file
 
 # Variables that are filled across interior gaps (gprc is complete monthly data and trade flows
 # are complete BACI records, where a zero is a real zero, so neither is filled).
@@ -93,9 +100,13 @@ DERIVED = {
 
 
 # --------------------------------------------------------------------------- pure helpers
-def panel_skeleton(countries: tuple[str, ...] = config.COUNTRIES,
-                   years: tuple[int, ...] = config.YEARS) -> pd.DataFrame:
-    """Balanced country × year frame, sorted by iso3 then year."""
+def panel_skeleton(countries: tuple[str, ...] | None = None,
+                   years: tuple[int, ...] | None = None) -> pd.DataFrame:
+    """Balanced country × year frame, sorted by iso3 then year (default: the region's)."""
+    if countries is None or years is None:
+        region = load_region()
+        countries = region.countries if countries is None else countries
+        years = region.years if years is None else years
     index = pd.MultiIndex.from_product([sorted(countries), years], names=["iso3", "year"])
     return index.to_frame(index=False)
 
@@ -105,6 +116,9 @@ class MergeAudit:
     """Rows matched and dropped for every source merged into a panel."""
 
     rows: list[dict] = field(default_factory=list)
+
+    #: The panel's years, for the note on dropped rows (default: the region's).
+    years: tuple[int, int] | None = None
 
     def merge(self, left: pd.DataFrame, right: pd.DataFrame, source: str,
               keys: tuple[str, ...] = ("iso3", "year")) -> pd.DataFrame:
@@ -125,7 +139,7 @@ class MergeAudit:
             "matched": int(in_left.sum()),
             "matched_with_data": int((in_left & nonmissing.to_numpy()).sum()),
             "dropped": int((~in_left).sum()),
-            "dropped_why": _outside_years_text(outside_years),
+            "dropped_why": _outside_years_text(outside_years, self.years),
             "panel_rows_without_source_row": int((~key_left.isin(key_right)).sum()),
         })
         return left.merge(right, on=keys, how="left", validate="one_to_one")
@@ -134,17 +148,22 @@ class MergeAudit:
         return pd.DataFrame(self.rows)
 
 
-def _outside_years_text(years: pd.Series) -> str:
-    """Describe dropped source years, e.g. 'years 1960–1995 and 2025 outside 1996–2024'."""
+def _outside_years_text(years: pd.Series, span: tuple[int, int] | None = None) -> str:
+    """Describe dropped source years, e.g. 'years 1960–1995 and 2025 outside 1996–2024'
+    (``span``: the panel's first and last year, default the region's)."""
     if years.empty:
         return ""
+    if span is None:
+        region = load_region()
+        span = (region.first_year, region.last_year)
+    first, last = span
     spans = []
-    for part in (years[years < config.FIRST_YEAR], years[years > config.LAST_YEAR],
-                 years[(years >= config.FIRST_YEAR) & (years <= config.LAST_YEAR)]):
+    for part in (years[years < first], years[years > last],
+                 years[(years >= first) & (years <= last)]):
         if len(part):
             lo, hi = int(part.min()), int(part.max())
             spans.append(str(lo) if lo == hi else f"{lo}–{hi}")
-    return (f"years {' and '.join(spans)} outside {config.FIRST_YEAR}–{config.LAST_YEAR}"
+    return (f"years {' and '.join(spans)} outside {first}–{last}"
             " (or countries outside the panel)")
 
 
@@ -235,7 +254,7 @@ def load_hs_chain_map(path: Path = config.HS_CHAIN_MAP_FILE) -> pd.DataFrame:
 
 
 def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
-                        countries: tuple[str, ...] = config.COUNTRIES) -> pd.DataFrame:
+                        countries: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Strategic-mineral flows of the panel countries, from both sides of each BACI record.
 
     Returns one row per (iso3, partner_iso3, year, hs6, chain, stage) with ``export_value``
@@ -243,8 +262,10 @@ def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
     (energy, bulk industrial minerals, iron ore) are dropped here. BACI's labels without an
     ISO3 code are mapped on both sides (exporter and importer) by ``BACI_CODE_OVERRIDES``:
     "Other Asia, nes" (S19, code 490) to TWN and the Southern African Customs Union (ZA1, code
-    711, to 1999) to ZAF (``BACI_LABEL_DECISIONS`` documents every such label).
+    711, to 1999) to ZAF (``BACI_LABEL_DECISIONS`` documents every such label). ``countries``:
+    the region's when None.
     """
+    countries = load_region().countries if countries is None else countries
     included = hs_map.loc[hs_map["included"] == 1, ["hs6", "chain", "stage"]]
     trade = baci.merge(included, on="hs6", how="inner")
     trade["exporter"] = trade["exporter"].replace(BACI_CODE_OVERRIDES)
@@ -260,17 +281,19 @@ def mineral_trade_flows(baci: pd.DataFrame, hs_map: pd.DataFrame,
     return flows[flows["iso3"] != flows["partner_iso3"]].reset_index(drop=True)
 
 
-def _by_partner_group(flows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def _by_partner_group(flows: pd.DataFrame, keys: list[str],
+                      region: Region | None = None) -> pd.DataFrame:
     parts = []
     for iso3, own in flows.groupby("iso3"):
-        for group, members in partner_groups(iso3).items():
+        for group, members in partner_groups(iso3, region).items():
             subset = own if members is None else own[own["partner_iso3"].isin(members)]
             summed = subset.groupby(keys, as_index=False)[["export_value", "import_value"]].sum()
             parts.append(summed.assign(iso3=iso3, partner_group=group))
     return pd.concat(parts, ignore_index=True)
 
 
-def build_trade_chain(flows: pd.DataFrame, world_totals: pd.DataFrame) -> pd.DataFrame:
+def build_trade_chain(flows: pd.DataFrame, world_totals: pd.DataFrame,
+                      region: Region | None = None) -> pd.DataFrame:
     """Country × chain × stage × partner group × year.
 
     Product stages (supply, transformation, recycling) carry exports and imports. The fourth flow,
@@ -278,13 +301,13 @@ def build_trade_chain(flows: pd.DataFrame, world_totals: pd.DataFrame) -> pd.Dat
     ``export_value`` is NA by construction, so never sum rows across stages including demand.
     Every (country, chain, stage, group, year) cell is present; absent trade is a real zero.
     """
-    by_stage = _by_partner_group(flows, ["year", "chain", "stage"])
+    by_stage = _by_partner_group(flows, ["year", "chain", "stage"], region)
     demand = (by_stage.groupby(["iso3", "partner_group", "year", "chain"], as_index=False)
               ["import_value"].sum().assign(stage="demand", export_value=np.nan))
     stages = ["supply", "transformation", "recycling"]
     combos = []
     for iso3 in sorted(flows["iso3"].unique()):
-        for group in partner_groups(iso3):
+        for group in partner_groups(iso3, region):
             combos.append((iso3, group))
     years = sorted(flows["year"].unique())
     chains = sorted(flows["chain"].unique())
@@ -316,15 +339,21 @@ def world_trade_totals(baci: pd.DataFrame, hs_map: pd.DataFrame) -> pd.DataFrame
 
 
 def build_dyad_panel(bilateral: pd.DataFrame, chain: pd.DataFrame, distances: pd.DataFrame,
-                     gprc: pd.DataFrame, years: tuple[int, ...] = config.YEARS) -> pd.DataFrame:
-    """ASEAN member j with China, by year: bilateral mineral trade by stage plus gravity terms.
+                     gprc: pd.DataFrame, years: tuple[int, ...] | None = None,
+                     region: Region | None = None) -> pd.DataFrame:
+    """Member j with the focal country (ASEAN member j with China), by year: bilateral mineral
+    trade by stage plus gravity terms.
 
-    Columns: trade with China in total and by stage, j's and China's world mineral trade, world
-    mineral trade (for the trade-intensity index), CEPII distance/contiguity/language, and both
-    countries' own GPRC (NaN where Caldara–Iacoviello publish none).
+    Columns (named for China, the default region's focal country): trade with the focal country
+    in total and by stage, j's and the focal country's world mineral trade, world mineral trade
+    (for the trade-intensity index), CEPII distance/contiguity/language, and both countries' own
+    GPRC (NaN where Caldara–Iacoviello publish none).
     """
-    skeleton = panel_skeleton(config.ASEAN, years).assign(partner_iso3=config.CHINA)
-    with_china = bilateral[bilateral["partner_iso3"] == config.CHINA][
+    region = region or load_region()
+    years = region.years if years is None else years
+    focal, members = region.focal, region.members
+    skeleton = panel_skeleton(members, years).assign(partner_iso3=focal)
+    with_china = bilateral[bilateral["partner_iso3"] == focal][
         ["iso3", "year", "export_value", "import_value"]].rename(
         columns={"export_value": "exports_to_china", "import_value": "imports_from_china"})
     dyad = skeleton.merge(with_china, on=["iso3", "year"], how="left")
@@ -341,19 +370,19 @@ def build_dyad_panel(bilateral: pd.DataFrame, chain: pd.DataFrame, distances: pd
     j_world = own_world.rename(columns={"export_value": "mineral_exports_world",
                                         "import_value": "mineral_imports_world"})
     dyad = dyad.merge(j_world.reset_index(), on=["iso3", "year"], how="left")
-    china_world = own_world.loc[config.CHINA].rename(
+    china_world = own_world.loc[focal].rename(
         columns={"export_value": "china_mineral_exports_world",
                  "import_value": "china_mineral_imports_world"})
     dyad = dyad.merge(china_world.reset_index(), on="year", how="left")
     world_total = (world.drop_duplicates(["year", "chain", "stage"])
                    .groupby("year")["world_trade_value"].sum().rename("world_mineral_trade"))
     dyad = dyad.merge(world_total.reset_index(), on="year", how="left")
-    dist = distances[distances["partner_iso3"] == config.CHINA][
+    dist = distances[distances["partner_iso3"] == focal][
         ["iso3", "dist", "distw", "contig", "comlang_off"]]
     dyad = dyad.merge(dist, on="iso3", how="left", validate="many_to_one")
-    own = gprc[gprc["partner_iso3"].isin(config.ASEAN)].rename(columns={"partner_iso3": "iso3"})
+    own = gprc[gprc["partner_iso3"].isin(members)].rename(columns={"partner_iso3": "iso3"})
     dyad = dyad.merge(own, on=["iso3", "year"], how="left")
-    china = gprc[gprc["partner_iso3"] == config.CHINA][["year", "gprc"]].rename(
+    china = gprc[gprc["partner_iso3"] == focal][["year", "gprc"]].rename(
         columns={"gprc": "gprc_china"})
     return dyad.merge(china, on="year", how="left").sort_values(["iso3", "year"]).reset_index(
         drop=True)
@@ -382,21 +411,45 @@ def parse_verified(source: Source, raw_dir: Path, parser, *args, member: str | N
     return cache.parsed(name, _expected_sha256(source, member), parser, path, *args)
 
 
+def region_against_data(region: Region, sources: list[Source], raw_dir: Path,
+                        gpr_monthly: pd.DataFrame) -> Region:
+    """The region, checked against the data before the panel is built: every country must be
+    a country of the World Bank files (the first WDI source's ``Country Code`` column), and
+    ``gprc_countries`` must be exactly the region's countries with a GPRC series in the
+    Caldara–Iacoviello workbook (``gpr_monthly``, parsed). A problem stops with one line
+    naming the region file, the entry and the code."""
+    wdi = next(s for s in sources if s.kind == "wdi_csv")
+    wdi_path = verified_path(wdi, raw_dir)
+    series = {c.removeprefix("GPRC_") for c in gpr_monthly.columns if c.startswith("GPRC_")}
+    context = {"countries_in_data": parsers.wdi_country_codes(wdi_path),
+               "countries_source": f"the World Bank files ({wdi_path.name})",
+               "gprc_in_data": series,
+               "gprc_source": raw_path(source_by_name(sources, "gpr"), raw_dir).name}
+    return load_region_file(region.path, context)
+
+
 def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCESSED,
               tables_dir: Path = config.TABLES, registry: Path = config.REGISTRY_FILE,
-              hs_map_path: Path = config.HS_CHAIN_MAP_FILE) -> dict[str, pd.DataFrame]:
-    """Parse every source, merge, fill, validate and write the processed tables."""
+              hs_map_path: Path = config.HS_CHAIN_MAP_FILE,
+              region: Region | None = None) -> dict[str, pd.DataFrame]:
+    """Parse every source, merge, fill, validate and write the processed tables of the region
+    (default: this run's, :func:`analysis.data.specs.load_region`)."""
     sources = load_registry(registry)
     hs_map = load_hs_chain_map(hs_map_path)  # user-edited: checked before any work
     say = lambda message: print(f"[clean] {message}", flush=True)
-    audit = MergeAudit()
-    panel = panel_skeleton()
+    # the GPR workbook first: the region's GPRC countries are checked against its series
+    gpr_monthly = parse_verified(source_by_name(sources, "gpr"), raw_dir,
+                                 parsers.parse_gpr_monthly, ())
+    region = region_against_data(region or load_region(), sources, raw_dir, gpr_monthly)
+    countries = region.countries
+    say(f"region {region.name} ({region.label}): {len(countries)} countries, "
+        f"{region.first_year}–{region.last_year}")
+    audit = MergeAudit(years=(region.first_year, region.last_year))
+    panel = panel_skeleton(countries, region.years)
 
     say("GPR (Caldara–Iacoviello): monthly → annual means of complete years")
-    gpr_monthly = parse_verified(source_by_name(sources, "gpr"), raw_dir,
-                                 parsers.parse_gpr_monthly)
     gpr_global, gprc_all = parsers.annualise_gpr(gpr_monthly)
-    own_gprc = gprc_all[gprc_all["partner_iso3"].isin(config.COUNTRIES)].rename(
+    own_gprc = gprc_all[gprc_all["partner_iso3"].isin(countries)].rename(
         columns={"partner_iso3": "iso3"})
     panel = audit.merge(panel, own_gprc, "gpr: GPRC (own country)")
     panel = panel.merge(gpr_global, on="year", how="left", validate="many_to_one")
@@ -406,22 +459,24 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     for number, source in enumerate(wdi_sources, start=1):
         say(f"WDI {number}/{len(wdi_sources)}: {source.indicator} → {source.variable}")
         frame = parse_verified(source, raw_dir, parsers.parse_wdi_csv, source.indicator,
-                               source.variable)
+                               source.variable, countries)
         panel = audit.merge(panel, frame, f"{source.name}: {source.indicator}")
         fillable.append(source.variable)
 
     say("WGI: six dimensions")
-    wgi = parse_verified(source_by_name(sources, "wgi"), raw_dir, parsers.parse_wgi)
+    wgi = parse_verified(source_by_name(sources, "wgi"), raw_dir, parsers.parse_wgi, countries)
     panel = audit.merge(panel, wgi, "wgi: six dimensions")
     fillable += [c for c in wgi.columns if c.startswith(FILLABLE_PREFIXES)]
 
     say("WUI: quarterly → annual means of complete years")
-    wui = parse_verified(source_by_name(sources, "wui"), raw_dir, parsers.parse_wui)
+    wui = parse_verified(source_by_name(sources, "wui"), raw_dir, parsers.parse_wui, "T2",
+                         countries)
     panel = audit.merge(panel, wui, "wui: World Uncertainty Index (T2)")
     fillable.append("wui")
 
     say("PWT 10.0: human capital")
-    pwt = parse_verified(source_by_name(sources, "pwt"), raw_dir, parsers.parse_pwt)
+    pwt = parse_verified(source_by_name(sources, "pwt"), raw_dir, parsers.parse_pwt, ("hc",),
+                         countries)
     panel = audit.merge(panel, pwt, "pwt: human capital index")
     fillable.append("pwt_hc")
 
@@ -441,12 +496,12 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     unknown_hs = sorted(set(baci["hs6"]) - set(hs_map["hs6"]))
     if unknown_hs:
         raise DataError(hs_map_path, f"HS6 codes in BACI without a chain mapping: {unknown_hs}")
-    flows = mineral_trade_flows(baci, hs_map)
+    flows = mineral_trade_flows(baci, hs_map, countries)
     bilateral = (flows.groupby(["iso3", "partner_iso3", "year"], as_index=False)
                  [["export_value", "import_value"]].sum())
     world_totals = world_trade_totals(baci, hs_map)
-    chain = build_trade_chain(flows, world_totals)
-    hs6 = _by_partner_group(flows, ["year", "hs6"])[
+    chain = build_trade_chain(flows, world_totals, region)
+    hs6 = _by_partner_group(flows, ["year", "hs6"], region)[
         ["iso3", "partner_group", "hs6", "year", "export_value", "import_value"]]
     totals = (chain[(chain["stage"] != "demand")]
               .groupby(["iso3", "partner_group", "year"])[["export_value", "import_value"]].sum()
@@ -457,15 +512,15 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
 
     say("CEPII distances and the dyad panel")
     distances = parse_verified(source_by_name(sources, "cepii_dist"), raw_dir,
-                               parsers.parse_cepii_dist)
-    dyad = build_dyad_panel(bilateral, chain, distances, gprc_all)
+                               parsers.parse_cepii_dist, countries)
+    dyad = build_dyad_panel(bilateral, chain, distances, gprc_all, region.years, region)
 
     panel = panel.sort_values(["iso3", "year"]).reset_index(drop=True)
-    validate(panel, panel_schema(), out_dir / "panel_clean.parquet")
-    validate(dyad, DYAD_SCHEMA, out_dir / "dyad_panel.parquet")
-    validate(chain, TRADE_CHAIN_SCHEMA, out_dir / "trade_chain.parquet")
-    validate(bilateral, TRADE_BILATERAL_SCHEMA, out_dir / "trade_bilateral.parquet")
-    validate(hs6, TRADE_HS6_SCHEMA, out_dir / "trade_hs6.parquet")
+    validate(panel, panel_schema(region=region), out_dir / "panel_clean.parquet")
+    validate(dyad, dyad_schema(region), out_dir / "dyad_panel.parquet")
+    validate(chain, trade_chain_schema(region), out_dir / "trade_chain.parquet")
+    validate(bilateral, trade_bilateral_schema(region), out_dir / "trade_bilateral.parquet")
+    validate(hs6, trade_hs6_schema(region), out_dir / "trade_hs6.parquet")
 
     trade_flows = flows[["iso3", "partner_iso3", "year", "hs6", "chain", "stage", "export_value",
                          "import_value"]].sort_values(["iso3", "partner_iso3", "year", "hs6"])
@@ -477,7 +532,7 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
     audit_table = audit.table()
     coverage_variables = ["gprc", *fillable, *DERIVED]
     coverage = coverage_table(panel, coverage_variables)
-    atomic_write_text(tables_dir / "data_coverage.md", coverage_markdown(coverage, config.YEARS))
+    atomic_write_text(tables_dir / "data_coverage.md", coverage_markdown(coverage, region.years))
     write_parquet(coverage, out_dir / "data_coverage.parquet")
     atomic_write_text(tables_dir / "merge_audit.md",
                       "# Merge audit: rows matched and dropped per source\n\n"
@@ -494,9 +549,11 @@ def build_all(raw_dir: Path = config.DATA_RAW, out_dir: Path = config.DATA_PROCE
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.stages.clean",
-        description="Build the processed China–ASEAN panels from the verified raw files in "
-        "data/raw (run `make data` first). Writes data/processed/*.parquet and "
-        "outputs/tables/data_coverage.md, merge_audit.md.")
+        description="Build the processed panels of the region (REGION, default china_asean: "
+        "specs/regions/<name>.yaml) from the verified raw files in data/raw (run `make data` "
+        "first). Writes data/processed/*.parquet and outputs/tables/data_coverage.md, "
+        "merge_audit.md (the default region; another region writes to data/processed/<name>/ "
+        "and outputs/<name>/).")
     parser.add_argument("--raw-dir", type=Path, default=config.DATA_RAW)
     parser.add_argument("--out-dir", type=Path, default=config.DATA_PROCESSED)
     add_verbose_argument(parser)
@@ -504,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_stage("clean", lambda: build_all(args.raw_dir, args.out_dir),
                      verbose=args.verbose or None,
                      summary=lambda t: f"panel {len(t['panel'])} country-years x "
-                     f"{t['panel'].shape[1]} columns -> data/processed/")
+                     f"{t['panel'].shape[1]} columns -> {display_path(args.out_dir)}/")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,13 @@ import pandas as pd
 
 from analysis import config
 from analysis.data import specs
-from analysis.data.io import add_verbose_argument, atomic_write_text, read_parquet, run_stage
+from analysis.data.io import (
+    add_verbose_argument,
+    atomic_write_text,
+    display_path,
+    read_parquet,
+    run_stage,
+)
 from analysis.econometrics import inference
 from analysis.measures import constructs
 from analysis.measures.synergy import coupling_coordination
@@ -229,9 +235,11 @@ def sample_by_country(panel: pd.DataFrame, sample: pd.DataFrame, window: tuple[i
 
 
 def build_diagnostics(panel: pd.DataFrame, sample: pd.DataFrame, weights: pd.DataFrame,
-                      flows: pd.DataFrame, gprc: pd.DataFrame, spec: dict
-                      ) -> dict[str, pd.DataFrame]:
-    """All diagnostics tables (see the module docstring)."""
+                      flows: pd.DataFrame, gprc: pd.DataFrame, spec: dict,
+                      region: specs.Region | None = None) -> dict[str, pd.DataFrame]:
+    """All diagnostics tables (see the module docstring); "in-region" and "extra-regional"
+    refer to the region's countries (default: this run's region)."""
+    region_spec = region or specs.load_region()
     lo, hi = spec["window"]
     window = panel[panel["year"].between(lo, hi)]
     rows: list[dict] = []
@@ -260,13 +268,14 @@ def build_diagnostics(panel: pd.DataFrame, sample: pd.DataFrame, weights: pd.Dat
     present = g_all[g_all["year"].between(lo, hi)].groupby("year")["partner_iso3"].apply(set)
     gaps = int(sum(not weighted <= partners for partners in present))
     add("gpr", "definition switches inside the window", gaps,
-        "fixed 1995-97 weights; years with a weighted partner's GPRC missing", gaps > 0)
+        f"fixed {region_spec.gpr_base_years[0]}-{str(region_spec.gpr_base_years[1])[-2:]} "
+        "weights; years with a weighted partner's GPRC missing", gaps > 0)
     for old, inputs in FIRST_BUILD_INPUTS.items():
         add(old.split("_")[0], "definition switches, first build (for comparison)",
             definition_switches(window, old, inputs), old)
 
     # GPR ------------------------------------------------------------------------------
-    region = set(config.COUNTRIES)
+    region = set(region_spec.countries)
     add("gpr", "within correlation with the composition-only index",
         within_correlation(sample, "gpr", "gpr_composition"),
         "lagged trade shares x mean partner risk")
@@ -385,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return run_stage("diagnostics", run, verbose=args.verbose or None,
                      summary=lambda out: f"{len(out['construct_diagnostics'])} diagnostics "
-                     "-> outputs/tables/construct_diagnostics.*")
+                     f"-> {display_path(config.TABLES)}/construct_diagnostics.*")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Stage 3, indices: SYN, GPR, RN and TI (and their variants) from the processed panels.
 
 Reads ``data/processed/{panel_clean,trade_chain,trade_bilateral,trade_hs6,trade_flows,
-dyad_panel,gprc_partners}.parquet``, ``data/raw/rn_measures.csv`` (the coded measures in force)
-and ``data/raw/rn_policy_events.csv`` (the first build's announcement events, for its variant);
-the choices come from ``specs/indices.yaml``. The formulas are pure functions in
+dyad_panel,gprc_partners}.parquet``, the region's coded measures in force (China + ASEAN:
+``data/raw/rn_measures.csv``) and its first-build announcement events (``data/raw/
+rn_policy_events.csv``, for their variant); the region (countries, years, GPR weight base and
+shrinkage target, measures files) comes from ``specs/regions/<name>.yaml``
+(:func:`analysis.data.specs.load_region`), the choices from ``specs/indices.yaml``. The formulas are pure functions in
 :mod:`analysis.measures.constructs` (the revised constructs of METHODS.md section 3) and, for the first
 build's definitions kept as robustness variants, in this module. Writes
 ``data/processed/indices.parquet``, the final ``panel.parquet``, ``dyad_indices.parquet``,
@@ -30,11 +32,13 @@ from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
+    display_path,
     read_parquet,
     run_stage,
     write_parquet,
 )
-from analysis.data.schemas import INDICES_SCHEMA, validate
+from analysis.data.schemas import indices_schema, validate
+from analysis.data.specs import Region, load_region
 from analysis.measures import constructs
 from analysis.measures.synergy import (
     coupling_coordination,
@@ -174,17 +178,19 @@ def coupling_synergy(indicators: pd.DataFrame, method: str, epsilon: float,
     return out, weights
 
 
-def product_level_synergy(hs6: pd.DataFrame) -> pd.DataFrame:
-    """Grubel–Lloyd with the region, trade complementarity with China, intensity with the region.
+def product_level_synergy(hs6: pd.DataFrame, focal: str | None = None) -> pd.DataFrame:
+    """Grubel–Lloyd with the region, trade complementarity with the focal country (China),
+    intensity with the region.
 
     - syn_gl: 1 - sum_k |X_ik,R - M_ik,R| / sum_k (X_ik,R + M_ik,R) over HS6 products k.
-    - syn_tc: 100 (1 - sum_k |m_CHN,k - x_ik| / 2), x = i's world export shares, m = China's
-      world import shares (Michaely); NaN for China itself.
+    - syn_tc: 100 (1 - sum_k |m_F,k - x_ik| / 2), x = i's world export shares, m = the focal
+      country F's world import shares (Michaely); NaN for F itself. ``focal``: the region's.
     """
+    focal = load_region().focal if focal is None else focal
     region = hs6[hs6["partner_group"] == "region"]
     world = hs6[hs6["partner_group"] == "world"]
     rows = []
-    china_imports = world[world["iso3"] == config.CHINA].pivot_table(
+    china_imports = world[world["iso3"] == focal].pivot_table(
         index="year", columns="hs6", values="import_value", aggfunc="sum")
     # the region rows of each country-year, in their order in hs6 (one pass, not one scan each)
     by_year = {key: rows for key, rows in region.groupby(["iso3", "year"])}
@@ -193,7 +199,7 @@ def product_level_synergy(hs6: pd.DataFrame) -> pd.DataFrame:
         gl = grubel_lloyd(reg["export_value"].to_numpy(), reg["import_value"].to_numpy()) \
             if len(reg) else np.nan
         tc = np.nan
-        if iso3 != config.CHINA and year in china_imports.index:
+        if iso3 != focal and year in china_imports.index:
             exports = own.set_index("hs6")["export_value"]
             products = sorted(set(exports.index) | set(china_imports.columns))
             tc = trade_complementarity(exports.reindex(products, fill_value=0).to_numpy(),
@@ -304,11 +310,21 @@ def event_stock(events: pd.DataFrame, countries: tuple[str, ...], years: tuple[i
     return pd.DataFrame(rows, columns=["iso3", "year", "rn_event_stock"])
 
 
-def read_events(path: Path = config.DATA_RAW / "rn_policy_events.csv",
-                spec: dict | None = None) -> pd.DataFrame:
+EVENT_COLUMNS = ["event_id", "country", "date", "measure_type", "category", "mineral",
+                 "direction", "intensity", "partial", "verified", "description", "source",
+                 "coding_note"]
+
+
+def read_events(path: Path | None = None, spec: dict | None = None) -> pd.DataFrame:
     """The first build's announcement events, validated row by row
     (:class:`analysis.data.specs.PolicyEvent`; with ``spec``, categories and intensities against
-    the scale in specs/indices.yaml)."""
+    the scale in specs/indices.yaml). ``path``: the region's ``measures.policy_events`` when
+    None; a region without one has no events (an empty table)."""
+    if path is None:
+        path = load_region().policy_events_file
+        if path is None:
+            return pd.DataFrame(columns=EVENT_COLUMNS).astype({"intensity": float,
+                                                               "partial": int})
     spec = spec or specs.load_indices_spec()
     context = {"levels": spec["rn"]["levels"],
                "partial_factor": spec["rn"]["first_build"]["partial_factor"]}
@@ -356,9 +372,14 @@ def mineral_groups(path: Path = config.HS_CHAIN_MAP_FILE) -> list[str]:
     return sorted(table.loc[table["included"] == 1, "chain"].unique())
 
 
-def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv",
-                  spec: dict | None = None, groups: list[str] | None = None) -> pd.DataFrame:
+def read_measures(path: Path | list[Path] | tuple[Path, ...] | None = None,
+                  spec: dict | None = None, groups: list[str] | None = None,
+                  countries: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The project's coded resource-nationalism measures (one row per measure, with a source).
+
+    ``path``: one measures file or several (read as one table, measure ids unique across them);
+    the region's ``measures.files`` when None (``data/raw/rn_measures.csv`` for China + ASEAN).
+    ``countries``: the countries a row may name (the region's when None).
 
     Columns: :data:`MEASURE_COLUMNS`. ``groups`` lists the mineral groups (chains of the HS6
     map, ``;``-separated) a measure covers; ``rule`` the coding rules applied
@@ -370,14 +391,28 @@ def read_measures(path: Path = config.DATA_RAW / "rn_measures.csv",
     nothing is an error naming the file, the measure and the column. Coding rules:
     docs/indices.md ("RN").
     """
+    region = load_region()
+    paths = (list(region.measures_files) if path is None
+             else [path] if isinstance(path, (str, Path)) else list(path))
     spec = spec or specs.load_indices_spec()
     groups = mineral_groups() if groups is None else list(groups)
     context = {"levels": spec["rn"]["levels"], "groups": groups, "rules": list(MEASURE_RULES),
-               "rules_not_main": MEASURE_RULES_NOT_MAIN, "rules_not_any": MEASURE_RULES_NOT_ANY}
-    measures = specs.load_table(path, specs.Measure, context)
+               "rules_not_main": MEASURE_RULES_NOT_MAIN, "rules_not_any": MEASURE_RULES_NOT_ANY,
+               "countries": region.countries if countries is None else tuple(countries)}
     from analysis.data.parsers import require_columns
 
-    require_columns(measures, MEASURE_COLUMNS, path)
+    tables, seen = [], {}
+    for file in paths:
+        table = specs.load_table(file, specs.Measure, context)
+        require_columns(table, MEASURE_COLUMNS, file)
+        for position, measure_id in enumerate(table["measure_id"]):
+            if measure_id in seen:
+                raise DataError(file, f"{measure_id!r} is used twice as measure_id (also in "
+                                f"{seen[measure_id]})", "measure_id",
+                                entry=f"line {position + 2} (measure_id {measure_id})")
+            seen[measure_id] = display_path(file)
+        tables.append(table)
+    measures = tables[0] if len(tables) == 1 else pd.concat(tables, ignore_index=True)
     return measures.astype({"intensity": float})
 
 
@@ -387,8 +422,10 @@ def _window(spec: dict) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def region_partners(countries: tuple[str, ...] = config.COUNTRIES) -> dict[str, set[str]]:
-    """i -> China + ASEAN without i (the region whose share SYN measures)."""
+def region_partners(countries: tuple[str, ...] | None = None) -> dict[str, set[str]]:
+    """i -> the region's countries without i (China + ASEAN without i: the region whose share
+    SYN measures)."""
+    countries = load_region().countries if countries is None else countries
     return {iso3: set(countries) - {iso3} for iso3 in countries}
 
 
@@ -479,8 +516,20 @@ def _complete_years(totals: pd.DataFrame, years: tuple[int, ...]) -> pd.DataFram
     return out.sort_values(keys).reset_index(drop=True)
 
 
+def gpr_partners(gprc: pd.DataFrame, region: Region) -> list[str]:
+    """The partners of the exposure weights: every country with a GPRC series
+    (``gpr.partners: all_with_gprc``), or the region's list of extra-regional partners plus the
+    region's own countries with a series (the in-region part, GPRX_reg)."""
+    available = sorted(gprc["partner_iso3"].unique())
+    if region.gpr_partners is None:
+        return available
+    chosen = set(region.gpr_partners) | set(region.countries)
+    return [k for k in available if k in chosen]
+
+
 def build_gpr(flows: pd.DataFrame, bilateral: pd.DataFrame, gprc: pd.DataFrame,
-              panel: pd.DataFrame, spec: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+              panel: pd.DataFrame, spec: dict, region: Region | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """GPR (main = extra-regional exposure with fixed pre-sample weights) and its variants.
 
     Returns (country-year frame, the weights table with each country's base value, coverage and
@@ -493,18 +542,26 @@ def build_gpr(flows: pd.DataFrame, bilateral: pd.DataFrame, gprc: pd.DataFrame,
     (lagged shares x mean
     standardised partner risk: composition only) and ``us_share`` (lagged US share of chain
     trade, gold excluded).
+
+    The region (default: this run's) gives the countries, the weight base
+    (``gpr.base_years``), the shrinkage pool of thin bases (``gpr.shrinkage_target``) and the
+    partner set (``gpr.partners``); "extra-regional" means outside the region's countries.
     """
+    spec_region = region or load_region()
     cfg = spec["gpr"]
     gold = [str(c) for c in spec["gold_hs6"]]
-    partners = sorted(gprc["partner_iso3"].unique())
-    region = set(config.COUNTRIES)
+    partners = gpr_partners(gprc, spec_region)
+    gprc = gprc[gprc["partner_iso3"].isin(partners)]
+    region = set(spec_region.countries)
+    countries, pool = spec_region.countries, spec_region.shrinkage_pool
+    base_years, years = spec_region.gpr_base_years, spec_region.years
     weights = constructs.base_exposure_weights(
-        flows, partners, tuple(cfg["base_years"]), config.COUNTRIES, config.ASEAN,
+        flows, partners, base_years, countries, pool,
         float(cfg["thin_base_kusd"]), float(cfg["pseudo_count_kusd"]), gold)
     g = constructs.standardise_gprc(gprc, tuple(cfg["gprc_base_years"]), "ratio")
-    exposure = constructs.exposure_index(weights, g, region, config.YEARS)
+    exposure = constructs.exposure_index(weights, g, region, years)
     g_log = constructs.standardise_gprc(gprc, tuple(cfg["gprc_base_years"]), "log_ratio")
-    log_exposure = constructs.exposure_index(weights, g_log, region, config.YEARS)
+    log_exposure = constructs.exposure_index(weights, g_log, region, years)
     out = panel[["iso3", "year"]].merge(exposure, on=["iso3", "year"], how="left")
     out = out.rename(columns={"ext_share": "gpr_ext_share"})
     first_year = int(cfg["first_year"])
@@ -513,9 +570,9 @@ def build_gpr(flows: pd.DataFrame, bilateral: pd.DataFrame, gprc: pd.DataFrame,
     # mapped to ZAF, so South Africa had no trade before 2000 and no weight.
     unmapped = flows[~((flows["partner_iso3"] == "ZAF") & (flows["year"] < SACU_LAST_YEAR + 1))]
     weights_unmapped = constructs.base_exposure_weights(
-        unmapped, partners, tuple(cfg["base_years"]), config.COUNTRIES, config.ASEAN,
+        unmapped, partners, base_years, countries, pool,
         float(cfg["thin_base_kusd"]), float(cfg["pseudo_count_kusd"]), gold)
-    out = out.merge(constructs.exposure_index(weights_unmapped, g, region, config.YEARS)[
+    out = out.merge(constructs.exposure_index(weights_unmapped, g, region, years)[
         ["iso3", "year", "gprx_ext"]].rename(columns={"gprx_ext": "gpr_no_zaf_mapping"}),
         on=["iso3", "year"], how="left")
     out["gpr_no_zaf_mapping"] = out["gpr_no_zaf_mapping"].where(out["year"] >= first_year)
@@ -569,7 +626,7 @@ def composition_and_us_share(flows: pd.DataFrame, g: pd.DataFrame, partners: lis
 
 
 def rn_event_states(measures: pd.DataFrame, flows: pd.DataFrame, spec: dict,
-                    groups: list[str] | None = None
+                    groups: list[str] | None = None, region: Region | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every RN events series by country-year, the export weights and the coverage by group.
 
@@ -583,13 +640,19 @@ def rn_event_states(measures: pd.DataFrame, flows: pd.DataFrame, spec: dict,
     - ``rn_events_second_build``: the second build's state, the sum over its main measures of
       intensity x share of the year in force, unknown lift dates read as never lifted.
 
+    A country of the region without any coded measure has these states at 0 only if the
+    region lists it in ``measures.none_found`` (the reference searched and found none);
+    otherwise they are missing (:func:`uncoded_countries`): a missing row of the measures file
+    is not evidence of no restriction.
+
     Returns (the series, the weights with ``weight_window`` main/base, the main coverage by
     group with each group's weight).
     """
+    region = region or load_region()
     cfg = spec["rn"]["coverage"]
     gold = [str(c) for c in spec["gold_hs6"]]
     groups = mineral_groups() if groups is None else groups
-    years, countries = config.YEARS, config.COUNTRIES
+    years, countries = region.years, region.countries
     lo, hi = (int(y) for y in cfg["weight_years"])
     weights = constructs.export_group_weights(flows, range(lo, hi + 1), gold, groups)
     blo, bhi = (int(y) for y in cfg["base_weight_years"])
@@ -616,11 +679,22 @@ def rn_event_states(measures: pd.DataFrame, flows: pd.DataFrame, spec: dict,
     out = parts[0]
     for part in parts[1:]:
         out = out.merge(part, on=["iso3", "year"], how="left", validate="one_to_one")
+    uncoded = uncoded_countries(measures, region)
+    if uncoded:
+        out.loc[out["iso3"].isin(uncoded), out.columns.drop(["iso3", "year"])] = np.nan
     by_group = constructs.coverage_by_group(main, groups, countries, years, scale).merge(
         weights[["iso3", "group", "weight"]], on=["iso3", "group"], how="left")
     all_weights = pd.concat([weights.assign(weight_window=f"{lo}-{hi}"),
                              base.assign(weight_window=f"{blo}-{bhi}")], ignore_index=True)
     return out, all_weights, by_group
+
+
+def uncoded_countries(measures: pd.DataFrame, region: Region) -> list[str]:
+    """The region's countries without a row in the measures table that the region does not
+    list in ``measures.none_found``: nobody searched for their measures, so their RN events
+    state is missing, not 0."""
+    coded = set(measures["country"])
+    return [c for c in region.countries if c not in coded and c not in region.none_found]
 
 
 # RN composites: (column, the events series it uses instead of rn_events)
@@ -635,7 +709,7 @@ RN_EVENT_VARIANTS = {
 
 def build_rn(panel: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame,
              flows: pd.DataFrame, spec: dict, record: dict,
-             groups: list[str] | None = None
+             groups: list[str] | None = None, region: Region | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """RN (main composite with a fixed indicator set) and its variants.
 
@@ -653,11 +727,14 @@ def build_rn(panel: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame,
 
     Returns (the country-year frame, the export weights, the main coverage by group).
     """
+    region = region or load_region()
     cfg = spec["rn"]
-    states, weights, by_group = rn_event_states(measures, flows, spec, groups)
+    states, weights, by_group = rn_event_states(measures, flows, spec, groups, region)
     frame = panel[["iso3", "year", "resource_rents_gdp", "ores_metals_export_share"]].merge(
         states, on=["iso3", "year"], how="left")
-    outside = frame["rn_events"].isna() | ~frame["rn_events"].between(0.0, 1.0)
+    uncoded = frame["iso3"].isin(uncoded_countries(measures, region))
+    outside = (frame["rn_events"].isna() & ~uncoded) | ~(
+        frame["rn_events"].between(0.0, 1.0) | uncoded)
     if outside.any():
         raise ValueError(f"rn_events outside [0, 1] or missing in {int(outside.sum())} rows")
     directions = {k: v["direction"] for k, v in cfg["indicators"].items()}
@@ -674,20 +751,26 @@ def build_rn(panel: pd.DataFrame, measures: pd.DataFrame, events: pd.DataFrame,
     first = cfg["first_build"]
     intensity = event_intensity(events, cfg["levels"], first["partial_factor"])
     if not np.allclose(intensity.to_numpy(), events["intensity"].to_numpy()):
-        raise DataError(config.DATA_RAW / "rn_policy_events.csv",
+        raise DataError(region.policy_events_file or config.DATA_RAW / "rn_policy_events.csv",
                         "intensity column disagrees with the scale in specs/indices.yaml",
                         column="intensity")
-    pulse = event_stock(events, config.COUNTRIES, config.YEARS, first["decay"],
+    pulse = event_stock(events, region.countries, region.years, first["decay"],
                         verified_only=True)
+    # countries the events file was not coded for have no stock (missing, not 0)
+    coded = region.policy_events_countries if region.policy_events_file is not None else ()
+    pulse.loc[~pulse["iso3"].isin(coded), "rn_event_stock"] = np.nan
     frame = frame.merge(pulse.rename(columns={"rn_event_stock": "rn_event_pulse"}),
                         on=["iso3", "year"], how="left")
     old = {("rn_event_pulse" if k == "rn_events" else k): v for k, v in directions.items()}
-    scores, weights_used, n = composite_with_missing(frame, old, spec["main_method"],
-                                                     spec["epsilon"], first["min_weight_share"])
-    frame["rn_first_build"] = scores.to_numpy()
-    record["composites"]["rn_first_build"] = {"method": spec["main_method"],
-                                              "weights": weights_used.to_dict(),
-                                              "complete_rows": n}
+    if frame["rn_event_pulse"].notna().any():
+        scores, weights_used, n = composite_with_missing(
+            frame, old, spec["main_method"], spec["epsilon"], first["min_weight_share"])
+        frame["rn_first_build"] = scores.to_numpy()
+        record["composites"]["rn_first_build"] = {"method": spec["main_method"],
+                                                  "weights": weights_used.to_dict(),
+                                                  "complete_rows": n}
+    else:  # a region without the first build's events: no first-build RN
+        frame["rn_first_build"] = np.nan
     record["rn_export_weights"] = {
         iso3: {r.group: round(float(r.weight), 4) for r in w.itertuples() if r.weight > 0}
         for iso3, w in weights[weights["weight_window"] == weights["weight_window"].iloc[0]]
@@ -812,16 +895,19 @@ def _add_fixed_composites(frame: pd.DataFrame, name: str, directions: dict[str, 
 def build_indices(panel: pd.DataFrame, chain: pd.DataFrame, bilateral: pd.DataFrame,
                   hs6: pd.DataFrame, flows: pd.DataFrame, gprc: pd.DataFrame,
                   events: pd.DataFrame, measures: pd.DataFrame, spec: dict,
-                  groups: list[str] | None = None
+                  groups: list[str] | None = None, region: Region | None = None
                   ) -> tuple[pd.DataFrame, dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """All indices and their variants by country-year, the weights record, the GPR weights, the
-    RN export weights and the RN coverage by mineral group."""
+    RN export weights and the RN coverage by mineral group (for the region, default this
+    run's)."""
+    region = region or load_region()
     record: dict = {"epsilon": spec["epsilon"], "main_method": spec["main_method"],
                     "window": list(_window(spec)), "composites": {}}
     out = panel[["iso3", "year"]].copy()
-    syn = build_syn(flows, hs6, chain, spec, config.YEARS)
-    gpr, weights = build_gpr(flows, bilateral, gprc, panel, spec)
-    rn, rn_weights, rn_coverage = build_rn(panel, measures, events, flows, spec, record, groups)
+    syn = build_syn(flows, hs6, chain, spec, region.years)
+    gpr, weights = build_gpr(flows, bilateral, gprc, panel, spec, region)
+    rn, rn_weights, rn_coverage = build_rn(panel, measures, events, flows, spec, record, groups,
+                                           region)
     ti = build_ti(panel, spec, record)
     for part in (syn, gpr, rn, ti):
         out = out.merge(part, on=["iso3", "year"], how="left", validate="one_to_one")
@@ -836,19 +922,22 @@ def build_indices(panel: pd.DataFrame, chain: pd.DataFrame, bilateral: pd.DataFr
             rn_weights, rn_coverage)
 
 
-def dyad_synergy(flows: pd.DataFrame, dyad: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """SYN of each ASEAN member j with China, by year (the main definition on the dyad).
+def dyad_synergy(flows: pd.DataFrame, dyad: pd.DataFrame, spec: dict,
+                 region: Region | None = None) -> pd.DataFrame:
+    """SYN of each member j with the focal country (each ASEAN member with China), by year
+    (the main definition on the dyad).
 
-    U_out = j's chain exports to China / j's chain exports to the world, U_in = j's chain
-    imports from China / j's chain imports from the world; gold excluded; textbook coupling
+    U_out = j's chain exports to the focal country / j's chain exports to the world, U_in = j's
+    chain imports from it / j's chain imports from the world; gold excluded; textbook coupling
     coordination; USD 1 m materiality. Also the trade intensity index of j's mineral exports to
-    China (``syn_tii``, first build).
+    the focal country (``syn_tii``, first build).
     """
+    region = region or load_region()
     gold = [str(c) for c in spec["gold_hs6"]]
-    china = {iso3: {config.CHINA} for iso3 in config.ASEAN}
-    totals = constructs.regional_flow_totals(flows[flows["iso3"].isin(config.ASEAN)], china,
+    china = {iso3: {region.focal} for iso3 in region.members}
+    totals = constructs.regional_flow_totals(flows[flows["iso3"].isin(region.members)], china,
                                              exclude_hs6=gold)
-    totals = _complete_years(totals, config.YEARS)
+    totals = _complete_years(totals, region.years)
     syn = constructs.synergy_from_totals(totals, float(spec["synergy"]["min_flow_kusd"]))
     out = dyad.merge(syn[["iso3", "year", "syn", "u_out", "u_in", "syn_flag"]],
                      on=["iso3", "year"], how="left")
@@ -859,12 +948,13 @@ def dyad_synergy(flows: pd.DataFrame, dyad: pd.DataFrame, spec: dict) -> pd.Data
     return out
 
 
-def chain_synergy(flows: pd.DataFrame, spec: dict) -> pd.DataFrame:
+def chain_synergy(flows: pd.DataFrame, spec: dict, region: Region | None = None) -> pd.DataFrame:
     """SYN per mineral chain (main definition chain by chain, USD 1 m materiality per flow)."""
+    region = region or load_region()
     gold = [str(c) for c in spec["gold_hs6"]]
-    totals = constructs.regional_flow_totals(flows, region_partners(), exclude_hs6=gold,
-                                             by=["chain"])
-    totals = _complete_years(totals, config.YEARS)
+    totals = constructs.regional_flow_totals(flows, region_partners(region.countries),
+                                             exclude_hs6=gold, by=["chain"])
+    totals = _complete_years(totals, region.years)
     syn = constructs.synergy_from_totals(totals, float(spec["synergy"]["min_flow_kusd"]))
     return syn[["iso3", "chain", "year", "u_out", "u_in", "syn", "syn_flag"]]
 
@@ -901,19 +991,23 @@ def weights_table(record: dict, spec: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def gpr_weights_table(weights: pd.DataFrame, min_weight: float = 0.05) -> pd.DataFrame:
+def gpr_weights_table(weights: pd.DataFrame, min_weight: float = 0.05,
+                      region: Region | None = None) -> pd.DataFrame:
     """Each country's base value, thin flag, coverage and partners above ``min_weight``.
 
     Numbers are printed as text with the precision they are rounded to (base in USD m to two
-    decimals, weights to three), so every format shows the same digits.
+    decimals, weights to three), so every format shows the same digits. The column names give
+    the region's weight base (1995-97 for China + ASEAN).
     """
+    region = region or load_region()
+    lo, hi = region.gpr_base_years
+    base = f"base {lo}-{str(hi)[-2:]}, USD m (GPRC partners, gold excl.)"
     rows = []
     for iso3, w in weights.groupby("iso3"):
         top = w[w["weight"] >= min_weight].sort_values("weight", ascending=False)
-        extra = float(w.loc[~w["partner_iso3"].isin(config.COUNTRIES), "weight"].sum())
+        extra = float(w.loc[~w["partner_iso3"].isin(region.countries), "weight"].sum())
         rows.append({"iso3": iso3,
-                     "base 1995-97, USD m (GPRC partners, gold excl.)":
-                         f"{float(w['country_base'].iloc[0]) / 1000:,.2f}",
+                     base: f"{float(w['country_base'].iloc[0]) / 1000:,.2f}",
                      "thin base (shrunk)": "yes" if w["thin"].iloc[0] else "no",
                      "extra-regional weight": f"{extra:.3f}",
                      "partners with weight >= 5%": ", ".join(
@@ -942,19 +1036,25 @@ def rn_state_table(indices: pd.DataFrame, years: tuple[int, ...] = (2000, 2005, 
     return wide.map(lambda v: f"{v:.3f}").rename(columns=str).reset_index()
 
 
-def plot_index(indices: pd.DataFrame, column: str, title: str, out_dir: Path) -> list[Path]:
+def plot_index(indices: pd.DataFrame, column: str, title: str, out_dir: Path,
+               countries: tuple[str, ...] | None = None) -> list[Path]:
+    """One panel per country (the region's, in its order), four to a row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(3, 4, figsize=(12, 8), sharex=True, sharey=True)
-    for ax, iso3 in zip(axes.flat, config.COUNTRIES, strict=False):
+    countries = load_region().countries if countries is None else countries
+    rows = max(1, -(-len(countries) // 4))
+    fig, axes = plt.subplots(rows, 4, figsize=(12, 8 * rows / 3), sharex=True, sharey=True,
+                             squeeze=False)
+    for ax, iso3 in zip(axes.flat, countries, strict=False):
         own = indices[indices["iso3"] == iso3]
         ax.plot(own["year"], own[column], color="#1f4e79", lw=1.6)
         ax.set_title(iso3, fontsize=10)
         ax.grid(alpha=0.3)
-    axes.flat[-1].axis("off")
+    for ax in list(axes.flat)[len(countries):]:
+        ax.axis("off")
     fig.suptitle(title)
     fig.supxlabel("year")
     fig.tight_layout()
@@ -963,13 +1063,20 @@ def plot_index(indices: pd.DataFrame, column: str, title: str, out_dir: Path) ->
 
 def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
         figures: Path = config.FIGURES, spec_path: Path = config.SPECS / "indices.yaml",
-        events_path: Path = config.DATA_RAW / "rn_policy_events.csv",
-        measures_path: Path = config.DATA_RAW / "rn_measures.csv") -> pd.DataFrame:
+        events_path: Path | None = None,
+        measures_path: Path | list[Path] | None = None) -> pd.DataFrame:
+    """Build every index for the region of this run (``REGION``); ``events_path`` and
+    ``measures_path`` default to the region's ``measures.policy_events`` and ``measures.files``."""
     say = lambda message: print(f"[indices] {message}", flush=True)
+    region = load_region()
     spec = specs.load_indices_spec(spec_path, processed)
     events = read_events(events_path, spec)
     groups = mineral_groups()
     measures = read_measures(measures_path, spec, groups)
+    uncoded = uncoded_countries(measures, region)
+    if uncoded:
+        say(f"no coded measures for {', '.join(uncoded)} and not listed in measures.none_found "
+            f"of {display_path(region.path)}: their RN events state is missing, not 0")
     panel = read_parquet(processed / "panel_clean.parquet")
     chain = read_parquet(processed / "trade_chain.parquet")
     bilateral = read_parquet(processed / "trade_bilateral.parquet")
@@ -979,16 +1086,16 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     dyad = read_parquet(processed / "dyad_panel.parquet")
     say("building SYN, GPR, RN and TI and their variants")
     indices, record, gpr_weights, rn_weights, rn_coverage = build_indices(
-        panel, chain, bilateral, hs6, flows, gprc, events, measures, spec, groups)
-    validate(indices, INDICES_SCHEMA, processed / "indices.parquet")
+        panel, chain, bilateral, hs6, flows, gprc, events, measures, spec, groups, region)
+    validate(indices, indices_schema(region), processed / "indices.parquet")
     write_parquet(indices, processed / "indices.parquet")
     write_parquet(gpr_weights, processed / "gpr_weights.parquet")
     write_parquet(rn_coverage, processed / "rn_coverage.parquet")
     final = panel.merge(indices, on=["iso3", "year"], how="left", validate="one_to_one")
     write_parquet(final, processed / "panel.parquet")
     say("dyad and chain panels")
-    write_parquet(dyad_synergy(flows, dyad, spec), processed / "dyad_indices.parquet")
-    chain_syn = chain_synergy(flows, spec)
+    write_parquet(dyad_synergy(flows, dyad, spec, region), processed / "dyad_indices.parquet")
+    chain_syn = chain_synergy(flows, spec, region)
     country_vars = indices[["iso3", "year", "gpr", "gpr_own", "gpr_ss", "rn", "ti"]]
     chain_panel = chain_syn.merge(country_vars, on=["iso3", "year"], how="left").merge(
         panel[["iso3", "year", "log_gdppc_ppp", "trade_openness", "fdi_gdp", "urban_share",
@@ -999,9 +1106,11 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     say("tables and figures")
     frame_table(weights_table(record, spec), tables / "index_weights",
                 "Index weights by composite and method (reference rows: the estimation window)")
-    frame_table(gpr_weights_table(gpr_weights), tables / "gpr_weights",
-                "GPR exposure weights: pooled 1995-1997 chain trade with GPRC partners (gold "
-                "excluded); thin bases shrunk towards the pooled ASEAN composition")
+    lo, hi = region.gpr_base_years
+    frame_table(gpr_weights_table(gpr_weights, region=region), tables / "gpr_weights",
+                f"GPR exposure weights: pooled {lo}-{hi} chain trade with GPRC partners (gold "
+                f"excluded); thin bases shrunk towards the pooled {region.pool_label} "
+                "composition")
     frame_table(rn_weights_table(rn_weights), tables / "rn_export_weights",
                 "RN events: each mineral group's share of the country's chain exports (gold "
                 "excluded), the weights w_ig of the coverage state; main 1998-2020, variant "
@@ -1015,8 +1124,8 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
     frame_table(missing, tables / "index_missing", "Share of missing country-years per index")
     titles = {"syn": "SYN: coupling coordination of the regional shares of chain exports and "
                      "imports (textbook D, gold excluded)",
-              "gpr": "GPR: extra-regional exposure, fixed 1995-97 weights, partner GPRC / "
-                     "1985-95 mean",
+              "gpr": f"GPR: extra-regional exposure, fixed {lo}-{str(hi)[-2:]} weights, "
+                     "partner GPRC / 1985-95 mean",
               "rn": "RN: resource-nationalism composite (export coverage by measures in force, "
                     "rents, ores share)",
               "rn_events": "RN events: trade-weighted coverage of chain exports by restrictions "
@@ -1024,7 +1133,7 @@ def run(processed: Path = config.DATA_PROCESSED, tables: Path = config.TABLES,
               "ti": "TI: science and digital capacity (log articles per million and Internet "
                     "use, equal weights)"}
     for column, title in titles.items():
-        plot_index(indices, column, title, figures)
+        plot_index(indices, column, title, figures, region.countries)
     say(f"indices {indices.shape}; missing shares: "
         + ", ".join(f"{r.index}={r.share_missing:.0%}" for r in missing.itertuples()))
     return indices
@@ -1045,13 +1154,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis.stages.indices",
         description="Build SYN, GPR, RN and TI (and all variants) from data/processed; "
-        "choices come from specs/indices.yaml, the coded measures from data/raw/rn_measures.csv.")
+        "choices come from specs/indices.yaml, the region (countries, GPR weight base, coded "
+        "measures: data/raw/rn_measures.csv for China + ASEAN) from specs/regions/<REGION>.yaml.")
     parser.add_argument("--spec", type=Path, default=config.SPECS / "indices.yaml")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     return run_stage("indices", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
                      summary=lambda t: f"SYN, GPR, RN, TI and variants for {len(t)} "
-                     "country-years -> data/processed/panel.parquet")
+                     f"country-years -> {display_path(config.DATA_PROCESSED)}/panel.parquet")
 
 
 if __name__ == "__main__":

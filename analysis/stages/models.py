@@ -33,11 +33,12 @@ from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
+    display_path,
     read_parquet,
     run_stage,
     write_parquet,
 )
-from analysis.data.schemas import ESTIMATION_SCHEMA, validate
+from analysis.data.schemas import estimation_schema, validate
 from analysis.econometrics import inference, marginal, power
 from analysis.econometrics.estimation import (
     INFLUENCE_COLUMNS,
@@ -463,7 +464,7 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
           f"{frame['iso3'].nunique()} countries, {years}; centring means "
           + ", ".join(f"{k}={v:.4g}" for k, v in means.items()), flush=True)
     if spec["dependent"] == "syn":
-        validate(frame, ESTIMATION_SCHEMA, processed / "estimation_panel.parquet")
+        validate(frame, estimation_schema(), processed / "estimation_panel.parquet")
     write_parquet(frame, processed / "estimation_panel.parquet")
     boot = spec["bootstrap"]
     print(f"[models] M1–M5 with CRV1, CRV3, Driscoll–Kraay and WCR bootstrap "
@@ -494,7 +495,7 @@ def run(processed: Path = config.DATA_PROCESSED, outputs: Path = config.OUTPUTS,
             "(which over-reject with this few clusters), CRV3 p-values, the Rademacher "
             "enumeration and Driscoll–Kraay (a variant): companion table "
             f"main_results_pvalues. {leverage}").strip()
-    title = "Geopolitical risk and China–ASEAN mineral-chain synergy"
+    title = f"Geopolitical risk and {specs.load_region().label} mineral-chain synergy"
     write_regression_table(results, labels, order, tables / "main_results", title, note,
                            star_source="p_wcr", se_source="se_crv3")
     write_docx(results, labels, order, tables / "main_results.docx", title, note,
@@ -622,8 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     return run_stage("models", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
                      summary=lambda results: (
                          f"{', '.join(r.name for r in results)} on N = {results[0].n_obs}, "
-                         f"G = {results[0].n_clusters} -> outputs/estimates.csv, "
-                         "outputs/tables/main_results.*"))
+                         f"G = {results[0].n_clusters} -> {display_path(config.OUTPUTS)}/"
+                         f"estimates.csv, {display_path(config.TABLES)}/main_results.*"))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ METHODS.md section 8. Reads the hash-checked CEPII BACI HS07 V202601 extract (re
 ``data/processed/trade_hs6.parquet`` from the clean stage. Specification: ``specs/nickel.yaml``;
 design choices: ``docs/nickel.md``.
 
+The case is Indonesia's nickel chain with China, whatever the region of the run: the exporters
+and China come from ``specs/nickel.yaml``, not from the region, so every region that contains
+them (China as its focal country, the ASEAN exporters as members) gets the same results, written
+to its own folders; for another region the stage stops with a one-line error.
+
 Writes:
 
 - ``data/processed/nickel_chain.parquet``: one row per ``exporter, partner, year, hs6`` with the
@@ -48,12 +53,14 @@ from analysis.data.io import (
     DataError,
     add_verbose_argument,
     atomic_write_text,
+    display_path,
     read_parquet,
     run_stage,
     verify_sha256,
     write_parquet,
 )
 from analysis.data.registry import load_registry, raw_path, source_by_name
+from analysis.data.specs import load_region
 from analysis.measures.synergy import coupling_coordination
 from analysis.publish.figures import save_figure
 from analysis.publish.tables import frame_table
@@ -664,7 +671,7 @@ def size_monte_carlo(replications: int = 200, seed: int = 20261129,
 
 # --------------------------------------------------------------------------- dyad SYN variant
 def hs07_dyad_flows(extract: pd.DataFrame, codes: list[str], members: tuple[str, ...],
-                    china: str = config.CHINA) -> pd.DataFrame:
+                    china: str = "CHN") -> pd.DataFrame:
     """Each member's flows of ``codes`` in the HS07 extract, thousand USD.
 
     ``x_china`` (member -> China), ``m_china`` (China -> member), ``x_world`` and ``m_world``
@@ -724,15 +731,17 @@ def dyad_syn(flows: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 def build_dyad_nickel(trade_hs6: pd.DataFrame, extract: pd.DataFrame, spec: dict,
-                      members: tuple[str, ...] = config.ASEAN) -> pd.DataFrame:
+                      members: tuple[str, ...] | None = None) -> pd.DataFrame:
     """ASEAN member-China dyad SYN with (``syn``) and without (``syn_base``) the HS07 nickel
-    intermediates added to the HS92 chain flows.
+    intermediates added to the HS92 chain flows. ``members``: the extract's exporters
+    (``event_study.exporters`` of the spec, the ASEAN-10) when None.
 
     Base flows: ``trade_hs6`` (HS92, chain-map codes, gold bullion excluded). Additions: the HS07
     extract's flows of ``dyad.hs07_additions`` (codes absent from the HS92 table; nickel ore
     260400 is taken from HS92 only), member <-> China into the China numerators and member <->
     the extract's 15 partners into the world denominators.
     """
+    members = tuple(spec["event_study"]["exporters"]) if members is None else members
     dyad = spec["dyad"]
     first, last = dyad["years"]
     years = list(range(first, last + 1))
@@ -768,7 +777,7 @@ def _base_view(flows: pd.DataFrame) -> pd.DataFrame:
 
 
 def concordance_check(extract: pd.DataFrame, trade_hs6: pd.DataFrame, code: str,
-                      members: tuple[str, ...], china: str = config.CHINA) -> pd.DataFrame:
+                      members: tuple[str, ...], china: str = "CHN") -> pd.DataFrame:
     """A code in both extracts (nickel ore): member -> China exports in HS92 and HS07, and the
     share of the member's HS92 world exports that the HS07 extract's 15 partners cover."""
     hs07 = extract[(extract["hs6"] == code) & extract["exporter"].isin(members)]
@@ -1065,7 +1074,8 @@ def dyad_outputs(extract: pd.DataFrame, spec: dict, processed: Path, outputs: Pa
                 "Dyad SYN with China (textbook CCD on raw shares, gold excluded, USD 1 m "
                 "materiality) without (base) and with the HS07 nickel intermediates "
                 "(720260, 750110, 750120, 750210; flows in thousand USD)")
-    concordance = concordance_check(extract, trade_hs6, "260400", config.ASEAN, spec["china"])
+    concordance = concordance_check(extract, trade_hs6, "260400",
+                                    tuple(spec["event_study"]["exporters"]), spec["china"])
     _csv(concordance, outputs / "nickel_concordance_260400.csv")
     frame_table(concordance[concordance["iso3"].isin(spec["figure_exporters"])],
                 tables / "nickel_concordance",
@@ -1080,6 +1090,14 @@ def run(raw_dir: Path = config.DATA_RAW, processed: Path = config.DATA_PROCESSED
         registry: Path = config.REGISTRY_FILE) -> dict[str, pd.DataFrame]:
     """Build every output of the stage (see the module docstring)."""
     spec = load_nickel_spec(spec_path, registry)
+    region = load_region()
+    outside = [c for c in spec["event_study"]["exporters"] if c not in region.members]
+    if spec["china"] != region.focal or outside:
+        raise DataError(spec_path, f"the nickel case needs {spec['china']} as the region's focal "
+                        f"country and the exporters among its members ({', '.join(outside)} "
+                        f"are not); region {region.name} ({display_path(region.path)}) has "
+                        f"focal {region.focal}: run the nickel stage with a region that "
+                        "contains China and ASEAN", entry="china")
     _say("parsing the BACI HS07 extract (value thousand USD, quantity tonnes)")
     extract = read_extract(raw_dir, registry, spec["source"], tuple(spec["years"]))
     check_extract(extract, spec, spec_path)
@@ -1110,7 +1128,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     return run_stage("nickel", lambda: run(spec_path=args.spec), verbose=args.verbose or None,
                      summary=lambda out: "event study, placebos and dyad SYN -> "
-                     "outputs/nickel_event_study.csv, outputs/tables/nickel_*")
+                     f"{display_path(config.OUTPUTS)}/nickel_event_study.csv, "
+                     f"{display_path(config.TABLES)}/nickel_*")
 
 
 def size_simulation(replications: int, spec_path: Path = config.SPECS / "nickel.yaml"

@@ -297,13 +297,18 @@ def build_manifest(outputs: Path, processed: Path, raw: Path) -> dict:
     models = yaml.safe_load((config.SPECS / "models.yaml").read_text())
     robustness = yaml.safe_load((config.SPECS / "robustness.yaml").read_text())
     inputs = [p for p in raw.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    inputs += [config.REGISTRY_FILE, config.HS_CHAIN_MAP_FILE, *config.SPECS.glob("*.yaml")]
+    inputs += [config.REGISTRY_FILE, config.HS_CHAIN_MAP_FILE, *config.SPECS.glob("*.yaml"),
+               specs.load_region().path]
+    # the default region's outputs/ holds the other regions' folders (outputs/<region>/)
+    regions = {p.stem for p in config.REGIONS.glob("*.yaml")}
     outs = [p for p in outputs.rglob("*") if p.is_file()
             and p.name not in ("manifest.json", "report.html", "timings.json")
-            and "logs" not in p.relative_to(outputs).parts]
+            and "logs" not in p.relative_to(outputs).parts
+            and p.relative_to(outputs).parts[0] not in regions]
     timings_path = outputs / "timings.json"
     return {
         "project": "asean-mineral-chain",
+        "region": specs.load_region().name,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": {name: metadata.version(name) for name in PACKAGES},
@@ -1130,7 +1135,11 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
                   for key, title, _ in sections)
     body = "".join(f"<section id='{key}'><h2>{html.escape(title)}</h2>{content}</section>"
                    for key, title, content in sections)
-    summary = (f"Reproducible results of the China + ASEAN panel: moderated two-way fixed-effects "
+    region = specs.load_region()
+    members = ", ".join(region.members)
+    summary = (f"Reproducible results of the {region.label} panel (region {region.name}: "
+               f"{region.focal} and {members}, {region.first_year}–{region.last_year}; "
+               f"{display_path(region.path)}): moderated two-way fixed-effects "
                f"models of strategic-mineral chain synergy (SYN) on geopolitical risk (GPR), "
                f"resource nationalism (RN) and technological innovation (TI), with few-cluster "
                f"inference (main sample: {n_obs} country-years, {n_clusters} countries), the "
@@ -1138,9 +1147,10 @@ def build_report(outputs: Path, processed: Path, manifest: dict) -> str:
                "outputs/tables as Markdown, HTML, LaTeX (and Word for the main table).")
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>China–ASEAN mineral-chain synergy: results</title><style>{CSS}</style>"
-            "</head><body><header><h1>Geopolitical risk, resource nationalism, innovation and "
-            "China–ASEAN strategic-mineral chain synergy</h1>"
+            f"<title>{html.escape(region.label)} mineral-chain synergy: results</title>"
+            f"<style>{CSS}</style></head><body><header><h1>Geopolitical risk, resource "
+            f"nationalism, innovation and {html.escape(region.label)} strategic-mineral chain "
+            "synergy</h1>"
             f"<p>{html.escape(summary)}</p></header>"
             f"<nav class='toc'><h2>Contents</h2><ol>{toc}</ol></nav>{body}"
             "</body></html>\n")

@@ -41,6 +41,7 @@ from analysis.data.io import (
     atomic_write_text,
     block_interrupts,
     current_log,
+    display_path,
     run_stage,
     worker_initializer,
 )
@@ -903,8 +904,9 @@ def main(argv: list[str] | None = None) -> int:
                          verbose=True, record=False)
     return run_stage("robustness", lambda: run(spec_path=args.spec),
                      verbose=args.verbose or None,
-                     summary=lambda table: f"{len(table)} rows -> outputs/robustness.csv, "
-                     "outputs/tables/robustness.*")
+                     summary=lambda table: f"{len(table)} rows -> "
+                     f"{display_path(config.OUTPUTS)}/robustness.csv, "
+                     f"{display_path(config.TABLES)}/robustness.*")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,13 @@ import pandas as pd
 
 from analysis import config
 from analysis.data import parsers, specs
-from analysis.data.io import DataError, add_verbose_argument, atomic_write_text, run_stage
+from analysis.data.io import (
+    DataError,
+    add_verbose_argument,
+    atomic_write_text,
+    display_path,
+    run_stage,
+)
 
 STAGE = "supply_risk"
 SPEC_FILE = config.SPECS / "supply_risk.yaml"
@@ -692,7 +698,8 @@ def main(argv: list[str] | None = None) -> int:
     return run_stage(STAGE, lambda: run(spec_path=args.spec, figures=not args.no_figures),
                      errors=(DataError, ValueError), verbose=args.verbose or None,
                      summary=lambda out: f"{len(out[0])} scores, {len(out[1])} dependence rows "
-                     "-> outputs/supply_risk.csv, outputs/dependence.csv")
+                     f"-> {display_path(config.OUTPUTS)}/supply_risk.csv, "
+                     f"{display_path(config.OUTPUTS)}/dependence.csv")
 
 
 if __name__ == "__main__":
