@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.data.registry import load_registry
 from analysis.data.io import DataError
+from analysis.data.registry import load_registry
 from analysis.stages import fetch
 
 CONTENT = b"year,value\n2000,1.5\n2001,2.5\n"
