@@ -516,3 +516,35 @@ def test_trade_basis_ratio_is_the_median_over_years():
     out = sc.trade_basis_ratio(TRADE3, PRODUCTION3, M1).set_index("mineral")
     assert out.loc["m1", "ratio_median"] == pytest.approx(1.0)
     assert out.loc["m1", "years"] == 3
+
+
+def test_stage_scores_only_the_scored_window():
+    """The stage normalises over the scored years only (specs/scorecard.yaml: from 2018), not
+    over the history years the growth and trend indicators need. Two countries, nickel, every
+    indicator with the same values: 2017 (history) CHN 100, IDN -100; 2018 CHN 1, IDN 3; 2019
+    CHN 2, IDN 5. Scores over 1..5: direction +1 (v - 1)/4 = 0, 0.5, 0.25, 1; direction -1
+    (5 - v)/4 = 1, 0.5, 0.75, 0. Equal weights: four dimensions of +1 indicators, two of -1
+    (chain control, sustainability): overall = (4 s+ + 2 s-)/6 = 1/3, 1/2, 5/12, 2/3."""
+    from analysis.stages import scorecard as stage
+
+    spec = stage.load_spec()
+    assert spec.years.first == 2018
+    values = {(2017, "CHN"): 100.0, (2017, "IDN"): -100.0, (2018, "CHN"): 1.0,
+              (2018, "IDN"): 3.0, (2019, "CHN"): 2.0, (2019, "IDN"): 5.0}
+    rows = [{"country": c, "mineral": "nickel", "year": y, "dimension": dimension,
+             "indicator": name, "value": v, "reason": ""}
+            for dimension, names in spec.dimension_indicators.items() for name in names
+            for (y, c), v in values.items()]
+    out = stage.score_all(spec, pd.DataFrame(rows))
+    scored = out["scored"]
+    assert set(scored["year"]) == {2018, 2019}
+    order = [("CHN", 2018), ("IDN", 2018), ("CHN", 2019), ("IDN", 2019)]
+    for name, direction in spec.directions.items():
+        got = scored[scored["indicator"] == name].set_index(["country", "year"])["score"]
+        expected = [0.0, 0.5, 0.25, 1.0] if direction == 1 else [1.0, 0.5, 0.75, 0.0]
+        np.testing.assert_allclose(got.loc[order], expected, err_msg=name)
+    composites = out["composites"]
+    overall = composites[(composites["method"] == "equal")
+                         & (composites["dimension"] == "overall")].set_index(
+                             ["country", "year"])["score"]
+    np.testing.assert_allclose(overall.loc[order], [1 / 3, 1 / 2, 5 / 12, 2 / 3])
