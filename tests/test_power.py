@@ -204,3 +204,120 @@ def test_wcr_tost_agrees_with_the_t_test_with_many_clusters():
     assert ours["p_lower"] == pytest.approx(reference["p_lower"], abs=0.03)
     assert ours["p_upper"] == pytest.approx(reference["p_upper"], abs=0.03)
     assert ours["p"] == max(ours["p_lower"], ours["p_upper"])
+
+
+def test_nickell_correction_uses_the_mean_number_of_periods():
+    """Unbalanced: A has 6 periods, B 3, both u_t = 0.2 u_t-1 exactly (rho_raw = 0.2). T is
+    the mean, 4.5, so the bias is 1/3.5 = 2/7 and rho = (0.2 + 2/7) / (1 - 2/7) = 3.4/5 =
+    0.68 (with T = 6, the longest unit, it would be 0.5)."""
+    u = np.r_[0.2 ** np.arange(6), -(0.2 ** np.arange(3))]
+    unit = np.repeat(["A", "B"], [6, 3])
+    period = np.r_[np.arange(2000, 2006), np.arange(2010, 2013)]
+    out = power.estimate_ar1(u, unit, period)
+    assert out["mean_periods"] == 4.5
+    assert out["pairs"] == 5 + 2
+    assert out["rho_raw"] == pytest.approx(0.2)
+    assert out["rho"] == pytest.approx(0.68)
+
+
+def test_ar1_errors_are_simulated_through_the_gaps():
+    """A unit observed in 2000, 2001 and 2004 is simulated on 2000-2004 and read at its
+    years: with the same random numbers, its 2004 value is the 2004 value of the same unit
+    observed every year (not the 2002 one), and the scale multiplies the path."""
+    full_years = np.arange(2000, 2005)
+    gapped_years = np.array([2000, 2001, 2004])
+    full = power.ar1_errors(np.random.default_rng(4), np.repeat("A", 5), full_years, 0.7, 3)
+    gapped = power.ar1_errors(np.random.default_rng(4), np.repeat("A", 3), gapped_years, 0.7,
+                              3, scale=np.array([2.0]))
+    np.testing.assert_array_equal(gapped, 2.0 * full[[0, 1, 4]])
+    assert not np.allclose(gapped[2], 2.0 * full[2])
+
+
+def test_calibrate_scales_reproduces_each_units_residual_sd():
+    """30 countries x 10 years, one regressor, AR(1) errors with rho 0.5: the scales bring
+    the residual SD of every unit close to its target (1 for the first 15, 3 for the others)
+    on fresh draws, and scale linearly with the target (s_i = target_i / pilot_i, the same
+    pilot draws)."""
+    rng = np.random.default_rng(21)
+    G, T = 30, 10
+    frame = pd.DataFrame({"iso3": np.repeat([f"C{g:02d}" for g in range(G)], T),
+                          "year": np.tile(np.arange(2000, 2000 + T), G)})
+    frame["x"] = rng.normal(size=len(frame))
+    frame["y"] = rng.normal(size=len(frame))
+    d = inference.cluster_design(frame, "y", ["x"], ["iso3", "year"], "iso3")
+    sim = power.SimulationDesign.from_cluster_design(d, frame["year"].to_numpy())
+    target = np.where(np.arange(G) < 15, 1.0, 3.0)
+    scales = power.calibrate_scales(sim, target, 0.5, np.random.default_rng(5), reps=400)
+    unit_scales = power.calibrate_scales(sim, np.ones(G), 0.5, np.random.default_rng(5),
+                                         reps=400)
+    np.testing.assert_allclose(scales, target * unit_scales, rtol=1e-12)
+    assert np.all(scales > target)  # the FE absorb part of the variance: s_i > target_i
+    errors = power.ar1_errors(np.random.default_rng(6), sim.unit, sim.period, 0.5, 400,
+                              scales)
+    resid = sim.residuals(sim.partial_nested(errors))
+    achieved = np.sqrt(np.array([np.mean(resid[sim.unit_codes == g] ** 2) for g in range(G)]))
+    # within 15%: the pilot draws have s = 1 for every unit, while the year effects mix in
+    # the variance of the other units (here the 3s lift the 1s by about 8%)
+    np.testing.assert_allclose(achieved, target, rtol=0.15)
+    assert np.mean(achieved[15:]) == pytest.approx(3.0, rel=0.05)
+
+
+def test_mde_from_power_curve_sorts_the_grid():
+    """The same curve as test_mde_from_power_curve_by_hand, given out of order: 1.75."""
+    deltas = np.array([2.0, 0.0, 3.0, 1.0])
+    curve = np.array([0.9, 0.05, 1.0, 0.5])
+    assert power.mde_from_power_curve(deltas, curve) == pytest.approx(1.75)
+
+
+def _two_way_residuals(values: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    """Residuals of values on country and year dummies by least squares (the two-way within
+    transformation, computed without the inference module)."""
+    dummies = pd.get_dummies(frame[["iso3", "year"]].astype(str), drop_first=False
+                             ).to_numpy(dtype=float)
+    coef = np.linalg.lstsq(dummies, values, rcond=None)[0]
+    return values - dummies @ coef
+
+
+def test_power_table_by_hand():
+    """The models stage's power table on a 6-country unbalanced panel: every analytic column
+    recomputed from the model's estimates with scipy's t(G - 1) quantiles and two-way
+    within-SDs from a dummy regression."""
+    from analysis.stages import models
+
+    panel = simulated_panel(n_years=12, seed=5, countries=COUNTRIES[:6])
+    panel = panel[~((panel["iso3"] == COUNTRIES[0]) & (panel["year"] < 2004))].reset_index(
+        drop=True)
+    panel["gpr:rn"] = panel["gpr"] * panel["rn"]
+    regressors = ["gpr", "rn", "gpr:rn", "x1"]
+    boot = {"B": 199, "weights": "webb", "seed": 3}
+    result = estimate(panel, "M2", "syn", regressors, key_terms=["gpr", "gpr:rn"],
+                      bootstrap=boot)
+    spec = {"dependent": "syn", "fixed_effects": ["iso3", "year"], "bootstrap": boot,
+            "key_terms": ["gpr", "gpr:rn"],
+            "power": {"reps": 40, "bootstrap_draws": 99, "calibration_reps": 20, "seed": 2}}
+    table = models.power_analysis([result], panel, spec).set_index("term")
+    G = 6
+    assert result.n_clusters == G
+    assert list(table.index) == ["gpr", "gpr:rn"]
+    sd_y = np.std(_two_way_residuals(panel["syn"].to_numpy(), panel), ddof=1)
+    multiplier = stats.t(G - 1).ppf(0.975) + stats.t(G - 1).ppf(0.8)
+    for term, row in table.iterrows():
+        estimate_row = result.table.loc[term]
+        b, se1, se3 = (estimate_row["estimate"], estimate_row["std_error"],
+                       estimate_row["se_crv3"])
+        sd_x = np.std(_two_way_residuals(panel[term].to_numpy(), panel), ddof=1)
+        assert row["sd_within_outcome"] == pytest.approx(sd_y, rel=1e-9)
+        assert row["sd_within_term"] == pytest.approx(sd_x, rel=1e-9)
+        assert row["mde_crv1"] == pytest.approx(multiplier * se1, rel=1e-12)
+        assert row["mde_crv3"] == pytest.approx(multiplier * se3, rel=1e-12)
+        assert row["mde_crv3_sd"] == pytest.approx(multiplier * se3 * sd_x / sd_y, rel=1e-9)
+        assert row["estimate_sd"] == pytest.approx(b * sd_x / sd_y, rel=1e-9)
+        margin = 0.2 * sd_y / sd_x  # the SESOI, 0.2 within-SDs, in coefficient units
+        assert row["sesoi_coef"] == pytest.approx(margin, rel=1e-9)
+        half = stats.t(G - 1).ppf(0.95) * se3  # the 90% interval of the 5% TOST
+        assert row["ci90_low_sd"] == pytest.approx((b - half) * sd_x / sd_y, rel=1e-9)
+        assert row["ci90_high_sd"] == pytest.approx((b + half) * sd_x / sd_y, rel=1e-9)
+        p_tost = max(stats.t(G - 1).sf((b + margin) / se3),
+                     stats.t(G - 1).cdf((b - margin) / se3))
+        assert row["tost_p_crv3"] == pytest.approx(p_tost, rel=1e-9)
+        assert 0 <= row["wcr_size_sim"] <= 1 and row["mde_wcr_sim"] > 0

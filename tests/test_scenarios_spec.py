@@ -434,3 +434,216 @@ def test_fit_note_names_the_rule_that_blanks_a_row():
     assert fit_note({"n": 10, "n_material": 3}, "baci_hs92", 1.0, 3) == ""
     assert fit_note({"n": 2, "n_material": 2}, "world_mining_data", 1.0, 3) == (
         "only 2 observed years: R² and MAPE not informative")
+
+
+# --------------------------------------------------------------------------- by hand (issue 18)
+def test_decimal_year_counts_the_days_of_that_year():
+    """1 July is day 182 of 2024 (a leap year: 182/366) and day 181 of 2023 (181/365)."""
+    assert runner.decimal_year("2024-07-01") == pytest.approx(2024 + 182 / 366, abs=1e-12)
+    assert runner.decimal_year("2023-07-01") == pytest.approx(2023 + 181 / 365, abs=1e-12)
+    assert runner.decimal_year("2024-03") == pytest.approx(2024 + 60 / 366, abs=1e-12)
+    assert runner.decimal_year("2024") == 2024.0
+
+
+def test_monthly_prices_sit_in_the_middle_of_their_month():
+    """January 100 and February 130 of 2020 at 2020 + 0.5/12 and 2020 + 1.5/12: on 1 February
+    (2020 + 1/12) the schedule reads 115, before mid-January 100, after mid-February 130."""
+    prices = pd.DataFrame({"series": "Nickel", "date": pd.to_datetime(["2020-01-01",
+                                                                       "2020-02-01"]),
+                           "year": [2020, 2020], "month": [1, 2], "price": [100.0, 130.0]})
+    xs, ys = inputs.monthly_price_schedule(prices)
+    np.testing.assert_allclose(xs, [1990.0, 2020 + 0.5 / 12, 2020 + 1.5 / 12, 2100.0])
+    np.testing.assert_allclose(ys, [100.0, 100.0, 130.0, 130.0])
+    assert runner.schedule_value((xs, ys), 2020 + 1 / 12) == pytest.approx(115.0)
+
+
+def test_window_total_includes_both_ends():
+    """Years 2020-2023, two draws; window 2021-2023 sums the last three rows: 9 and 90."""
+    annual = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0]])
+    np.testing.assert_array_equal(
+        sensitivity.window_total(annual, [2020, 2021, 2022, 2023], (2021, 2023)), [9.0, 90.0])
+    with pytest.raises(ValueError, match="no year of"):
+        sensitivity.window_total(annual, [2020, 2021, 2022, 2023], (2030, 2031))
+
+
+def test_grouped_sobol_separates_first_order_and_total_indices():
+    """The Ishigami function Y = sin x1 + 7 sin² x2 + 0.1 x3⁴ sin x1, x uniform on [-pi, pi]
+    (Saltelli et al. 2008, Global Sensitivity Analysis, section 2.9): V1 = (1 + 0.1 pi⁴/5)²/2,
+    V2 = 49/8, V3 = 0, V13 = 0.01 pi⁸ 8/225; S1 = (0.314, 0.442, 0), ST = (0.558, 0.442,
+    0.244). x3 acts only through its interaction with x1: S1 = 0, ST = 0.244. The ranking is by
+    ST (x1 first although x2 has the largest S1)."""
+    a, b, pi = 7.0, 0.1, np.pi
+    v1, v2, v13 = 0.5 * (1 + b * pi ** 4 / 5) ** 2, a * a / 8, b * b * pi ** 8 * 8 / 225
+    total = v1 + v2 + v13
+
+    def evaluate(draws):
+        return (np.sin(draws["x1"]) + a * np.sin(draws["x2"]) ** 2
+                + b * draws["x3"] ** 4 * np.sin(draws["x1"]))
+
+    frame = sensitivity.grouped_sobol(evaluate, dict.fromkeys(("x1", "x2", "x3"), (-pi, pi)),
+                                      {"x1": "g1", "x2": "g2", "x3": "g3"}, 1024, 5)
+    by = frame.set_index("group")
+    np.testing.assert_allclose(by.loc[["g1", "g2", "g3"], "S1"], [v1 / total, v2 / total, 0.0],
+                               atol=0.03)
+    np.testing.assert_allclose(by.loc[["g1", "g2", "g3"], "ST"],
+                               [(v1 + v13) / total, v2 / total, v13 / total], atol=0.03)
+    assert list(frame["group"]) == ["g1", "g2", "g3"] and list(frame["rank"]) == [1, 2, 3]
+
+
+def test_monte_carlo_reads_stocks_at_the_end_of_each_year(toy):
+    """Toy model with no growth, an empty initial stock and no outflow (residence time
+    1e12 years): the stock grows by the inflow a year. Its level at the end of year y (the last
+    step, y + 1 - dt with dt = 1/8) is inflow x (y - 2010 + 7/8); the annual inflow integral is
+    the inflow itself."""
+    fixed = {"Growth": 0.0, "Initial stock": 0.0, "Residence time": 1e12}
+    out = runner.monte_carlo(toy, fixed, {"Base inflow": (5.0, 15.0)}, {}, 6, 3,
+                             annual=["Inflow"], levels=["Stock"], first_year=2012)
+    base = out["draws"]["Base inflow"]
+    assert out["years"].tolist() == list(range(2012, 2030))
+    elapsed = out["years"] - 2010 + 7 / 8
+    np.testing.assert_allclose(out["values"]["Stock"], elapsed[:, None] * base[None, :],
+                               rtol=1e-9)
+    np.testing.assert_allclose(out["values"]["Inflow"],
+                               np.broadcast_to(base, out["values"]["Inflow"].shape),
+                               rtol=1e-12)
+
+
+def test_calibrated_ranges_stay_within_the_model_files_bounds(raw_spec):
+    """calibrated_spread 2: a fitted value +- 2 standard errors, clipped to the range the model
+    file gives the parameter. Quota allowed share 0.9 +- 0.2 in [0.05, 1] -> (0.7, 1.0); Other
+    primary supply 300 +- 400 in [150, 700] -> (150, 700); a content factor is never drawn."""
+    spec = scenario_spec.validate(raw_spec, SPEC)
+    spec = spec.model_copy(update={"monte_carlo": spec.monte_carlo.model_copy(
+        update={"calibrated_spread": 2.0})})
+    model = runner.load(NICKEL)
+    fitted = {"Quota allowed share": 0.9, "Other primary supply": 300.0,
+              "Ni content of Indonesian ore": 0.018}
+    errors = {"Quota allowed share": 0.1, "Other primary supply": 200.0,
+              "Ni content of Indonesian ore": 0.001}
+    fixed, ranges, _ = stage.scenario_inputs(spec, spec.scenario("baseline"), model, {},
+                                             fitted, errors, {})
+    assert ranges["Quota allowed share"] == pytest.approx((0.7, 1.0))
+    assert ranges["Other primary supply"] == (150.0, 700.0)
+    assert "Ni content of Indonesian ore" not in ranges
+    assert fixed["Ni content of Indonesian ore"] == 0.018
+    assert "Quota allowed share" not in fixed
+
+
+def test_calibration_standard_errors_by_hand(toy):
+    """m = 4 observed series-years, residuals (1, -1, 1, 1): S = 4. With J = [[1, 0], [0, 2],
+    [1, 1], [0, 0]], J'J = [[2, 1], [1, 5]], (J'J)^-1 = [[5, -1], [-1, 2]] / 9 and
+    s² = S / (m - p) = 2: SE = (sqrt(10/9), 2/3). With the first parameter at a bound, p = 1:
+    s² = 4/3, J'J = 5 for the second, SE = sqrt(4/15) and NaN for the first. A parameter that
+    moves no residual (a zero column) has an infinite SE."""
+    observed = pd.DataFrame({"series": "in", "year": [2010, 2011, 2012, 2013],
+                             "value": [10.0, 11.0, 12.0, 13.0]})
+    cal = calibration.Calibration(toy, [calibration.FitSeries("in", "Inflow", None)], observed,
+                                  ["Growth", "Residence time"], (2010, 2013))
+    assert cal.observed_count == 4
+    jac = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [0.0, 0.0]])
+    cal.jacobian = lambda x: jac
+    residuals = np.array([1.0, -1.0, 1.0, 1.0])
+    x = np.array([0.1, 4.0])
+    np.testing.assert_allclose(cal.standard_errors(x, residuals, ["", ""]),
+                               [np.sqrt(10 / 9), 2 / 3], rtol=1e-12)
+    se = cal.standard_errors(x, residuals, ["lower", ""])
+    assert math.isnan(se[0]) and se[1] == pytest.approx(np.sqrt(4 / 15), rel=1e-12)
+    cal.jacobian = lambda x: np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    se = cal.standard_errors(x, residuals, ["", ""])
+    assert se[0] == pytest.approx(np.sqrt(2 / 6), rel=1e-12) and np.isinf(se[1])
+
+
+@pytest.fixture(scope="module")
+def toy_with_copy(tmp_path_factory):
+    """The toy model with a second flow equal to the inflow (two series, two variables)."""
+    text = TOY.replace("Base inflow=\n", "Inflow copy=\n\tInflow\n\t~\tkt/Year\n\t~\tThe "
+                       "inflow again.\n\t|\n\nBase inflow=\n", 1)
+    path = tmp_path_factory.mktemp("calibration_copy") / "toy_copy.mdl"
+    path.write_text(text, encoding="utf-8")
+    return runner.load(path)
+
+
+def test_fit_statistics_by_window_on_a_constant_run(toy_with_copy):
+    """The toy model with no growth and a base inflow of 10 gives exactly 10 kt a year (the
+    inflow and its copy). Two series against them, calibration window 2010-2014 and hold-out 2015-2017:
+
+    - 'net' (kt of nickel): 9, 10, 12, 8, 6 | 6, 8, 13. Calibration: errors 1, 0, -2, 2, 4,
+      MSE 25/5 = 5, SST 20 -> R² = 1 - 25/20 = -0.25; bias (10 - 9)² = 1 -> U^M = 0.2, the
+      model does not vary -> U^S = 4/5, U^C = 0. Hold-out: errors 4, 2, -3, SSE 29, mean 9, SST
+      26 -> R² = -3/26, MAPE (4/6 + 2/8 + 3/13)/3, n = 3 (the hold-out years only).
+    - 'gross' (gross tonnes, nickel content 0.5 from the model file): 20, 20, 24, 16, 20 ->
+      10, 10, 12, 8, 10 kt of nickel: errors 0, 0, -2, 2, 0, RMSE sqrt(8/5)."""
+    from types import SimpleNamespace
+
+    series = [SimpleNamespace(name="net", variable="Inflow", content=None, label="net",
+                              source="baci_hs92"),
+              SimpleNamespace(name="gross", variable="Inflow copy", content="Content",
+                              label="gross", source="nickel_chain")]
+    cal = SimpleNamespace(series=series, free=["Base inflow"], window=(2010, 2014),
+                          holdout=(2015, 2017), mape_floor=1.0, min_material_years=3)
+    years = list(range(2010, 2018))
+    observed = pd.concat([
+        pd.DataFrame({"series": "net", "year": years,
+                      "value": [9.0, 10.0, 12.0, 8.0, 6.0, 6.0, 8.0, 13.0]}),
+        pd.DataFrame({"series": "gross", "year": years,
+                      "value": [20.0, 20.0, 24.0, 16.0, 20.0, 20.0, 20.0, 20.0]})])
+    stats, frame = stage.fit_statistics(SimpleNamespace(calibration=cal), toy_with_copy,
+                                        observed, {}, {"Growth": 0.0}, {"Base inflow": 10.0})
+    np.testing.assert_allclose(frame["simulated"], 10.0, rtol=1e-14)
+    rows = stats.set_index(["series", "window"])
+    net = rows.loc[("net", "calibration")]
+    assert net["n"] == 5 and net["n_material"] == 5
+    assert net["r2"] == pytest.approx(-0.25, rel=1e-12)
+    assert net["rmse"] == pytest.approx(np.sqrt(5.0), rel=1e-12)
+    assert net["mape"] == pytest.approx((1 / 9 + 0 + 2 / 12 + 2 / 8 + 4 / 6) / 5, rel=1e-12)
+    assert (net["theil_um"], net["theil_us"], net["theil_uc"]) == pytest.approx((0.2, 0.8, 0.0))
+    held = rows.loc[("net", "holdout")]
+    assert held["n"] == 3
+    assert held["r2"] == pytest.approx(-3 / 26, rel=1e-12)
+    assert held["mape"] == pytest.approx((4 / 6 + 2 / 8 + 3 / 13) / 3, rel=1e-12)
+    assert held["note"] == ""
+    gross = rows.loc[("gross", "calibration")]
+    assert gross["rmse"] == pytest.approx(np.sqrt(8 / 5), rel=1e-12)
+    assert frame.loc[frame["series"] == "gross", "actual"].tolist()[:5] == \
+        [10.0, 10.0, 12.0, 8.0, 10.0]
+
+
+def test_summary_table_by_hand():
+    """Report window 2030-2032 (2029 is outside it). Scenario s1: supply gap medians 0, 4, 5
+    (mean 3), 5% quantiles 0, 1, 0 (1/3), 95% 9, 6, 5.5 (6.83); the peak year is the year of
+    the largest median, 2032 (5; its 95% quantile 5.5), not the year of the largest 95%
+    quantile (2030). Indonesia's share 0.5, 0.6, 0.7 -> 0.6; export values (medians) ore 10,
+    20, 30 -> 20, intermediate 1, 2, 3 -> 2, refined 5, 5, 8 -> 6. Scenario s2 has no gap: no
+    peak year."""
+    from types import SimpleNamespace
+
+    years = [2029, 2030, 2031, 2032]
+    series = {
+        "China supply gap": ([99.0, 0.0, 4.0, 5.0], [0.0, 0.0, 1.0, 0.0], [120.0, 9.0, 6.0, 5.5]),
+        "Indonesia share of China nickel supply": ([0.1, 0.5, 0.6, 0.7], [0.0, 0.4, 0.5, 0.6],
+                                                   [0.2, 0.6, 0.7, 0.8]),
+        "Indonesian ore export value": ([0.0, 10.0, 20.0, 30.0],) * 3,
+        "Indonesian intermediate export value": ([0.0, 1.0, 2.0, 3.0],) * 3,
+        "Indonesian refined export value": ([0.0, 5.0, 5.0, 8.0],) * 3}
+    rows = []
+    for sid, factor in (("s1", 1.0), ("s2", 0.0)):
+        for variable, (p50, p05, p95) in series.items():
+            scale = factor if variable == "China supply gap" else 1.0
+            rows += [{"scenario": sid, "variable": variable, "year": y, "p05": lo * scale,
+                      "p50": mid * scale, "p95": hi * scale}
+                     for y, lo, mid, hi in zip(years, p05, p50, p95, strict=True)]
+    table = stage.summary_table(pd.DataFrame(rows),
+                                SimpleNamespace(report_window=(2030, 2032))).set_index(
+                                    "scenario")
+    s1 = table.loc["s1"]
+    assert s1["gap_p50"] == pytest.approx(3.0)
+    assert s1["gap_p05"] == pytest.approx(1 / 3)
+    assert s1["gap_p95"] == pytest.approx(20.5 / 3)
+    assert s1["gap_peak_year"] == 2032
+    assert (s1["gap_peak_p50"], s1["gap_peak_p95"]) == (5.0, 5.5)
+    assert (s1["idn_share_p50"], s1["idn_share_p05"], s1["idn_share_p95"]) == pytest.approx(
+        (0.6, 0.5, 0.7))
+    assert (s1["value_ore_p50"], s1["value_intermediate_p50"], s1["value_refined_p50"]) == \
+        pytest.approx((20.0, 2.0, 6.0))
+    assert table.loc["s2", "gap_p50"] == 0.0
+    assert table.loc["s2", "gap_peak_year"] is None or np.isnan(table.loc["s2", "gap_peak_year"])

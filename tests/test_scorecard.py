@@ -461,3 +461,90 @@ def test_coverage_table_counts_missing_cells_and_reasons():
     assert (out["cells"], out["filled"], out["missing"]) == (5, 2, 3)
     assert out["share_filled"] == pytest.approx(0.4)
     assert out["reasons"] == "no imports: 2; no code: 1"
+
+
+# =========================================================================== a three-year example
+# Flows of m1 (value in thousand USD, tonnes) over 2018-2020, and production, so that growth
+# over two years, the median over three years and a top supplier whose value share differs
+# from its tonnage share can be worked out by hand:
+#
+#     year  exporter importer hs6     value quantity
+#     2018  D        A        000001    5     40
+#     2019  D        A        000001    7     50
+#     2020  D        A        000001    4     40
+#     2020  B        A        000002   30     20
+#     2020  A        B        000002   20     30
+#
+# Production (tonnes): A 10 (2018), 20 (2019), 42 (2020); D 30, 80, 8.
+TRADE3 = pd.DataFrame(
+    [(2018, "D", "A", "000001", 5.0, 40.0), (2019, "D", "A", "000001", 7.0, 50.0),
+     (2020, "D", "A", "000001", 4.0, 40.0), (2020, "B", "A", "000002", 30.0, 20.0),
+     (2020, "A", "B", "000002", 20.0, 30.0)],
+    columns=["year", "exporter", "importer", "hs6", "value", "quantity"])
+PRODUCTION3 = pd.DataFrame(
+    [("A", "m1", 2018, 10.0), ("A", "m1", 2019, 20.0), ("A", "m1", 2020, 42.0),
+     ("D", "m1", 2018, 30.0), ("D", "m1", 2019, 80.0), ("D", "m1", 2020, 8.0)],
+    columns=["country", "mineral", "year", "tonnes"])
+M1 = {"m1": MINERALS["m1"]}
+
+
+def test_top_supplier_share_counts_tonnes_not_value():
+    """A, 2020: D 40 t (4 kUSD) and B 20 t (30 kUSD): the top supplier by tonnes is D with
+    40/60 = 2/3 (by value it would be B with 30/34). 2018: D only -> 1."""
+    out = sc.top_supplier_share(TRADE3, M1, ["A", "B"], [2018, 2020])
+    assert cell(out, "A", "m1", 2020) == pytest.approx(2 / 3)
+    assert cell(out, "A", "m1", 2018) == pytest.approx(1.0)
+    assert cell(out, "B", "m1", 2020) == pytest.approx(1.0)
+
+
+def test_growth_over_two_years_is_the_compound_annual_rate():
+    """h = 2. World tonnes of m1: 2018 40, 2020 40 + 20 + 30 = 90 -> (90/40)^(1/2) - 1 = 0.5
+    (not 90/40 - 1 = 1.25). A's apparent consumption: 2018 10 + 40 - 0 = 50, 2020
+    42 + 60 - 30 = 72 -> (72/50)^(1/2) - 1 = 0.2. 2019 needs 2017: missing."""
+    world = sc.world_trade_growth(TRADE3, M1, ["A", "B"], [2019, 2020], horizon=2)
+    assert cell(world, "A", "m1", 2020) == pytest.approx(0.5)
+    assert cell(world, "B", "m1", 2020) == pytest.approx(0.5)
+    assert np.isnan(cell(world, "A", "m1", 2019))
+    own = sc.consumption_growth(TRADE3, PRODUCTION3, M1, ["A"], [2019, 2020], horizon=2)
+    assert cell(own, "A", "m1", 2020) == pytest.approx(0.2)
+    assert np.isnan(cell(own, "A", "m1", 2019))
+
+
+def test_trade_basis_ratio_is_the_median_over_years():
+    """World exports over world production: 2018 40/40 = 1, 2019 50/100 = 0.5, 2020
+    90/50 = 1.8 -> median 1 (the mean would be 1.1)."""
+    out = sc.trade_basis_ratio(TRADE3, PRODUCTION3, M1).set_index("mineral")
+    assert out.loc["m1", "ratio_median"] == pytest.approx(1.0)
+    assert out.loc["m1", "years"] == 3
+
+
+def test_stage_scores_only_the_scored_window():
+    """The stage normalises over the scored years only (specs/scorecard.yaml: from 2018), not
+    over the history years the growth and trend indicators need. Two countries, nickel, every
+    indicator with the same values: 2017 (history) CHN 100, IDN -100; 2018 CHN 1, IDN 3; 2019
+    CHN 2, IDN 5. Scores over 1..5: direction +1 (v - 1)/4 = 0, 0.5, 0.25, 1; direction -1
+    (5 - v)/4 = 1, 0.5, 0.75, 0. Equal weights: four dimensions of +1 indicators, two of -1
+    (chain control, sustainability): overall = (4 s+ + 2 s-)/6 = 1/3, 1/2, 5/12, 2/3."""
+    from analysis.stages import scorecard as stage
+
+    spec = stage.load_spec()
+    assert spec.years.first == 2018
+    values = {(2017, "CHN"): 100.0, (2017, "IDN"): -100.0, (2018, "CHN"): 1.0,
+              (2018, "IDN"): 3.0, (2019, "CHN"): 2.0, (2019, "IDN"): 5.0}
+    rows = [{"country": c, "mineral": "nickel", "year": y, "dimension": dimension,
+             "indicator": name, "value": v, "reason": ""}
+            for dimension, names in spec.dimension_indicators.items() for name in names
+            for (y, c), v in values.items()]
+    out = stage.score_all(spec, pd.DataFrame(rows))
+    scored = out["scored"]
+    assert set(scored["year"]) == {2018, 2019}
+    order = [("CHN", 2018), ("IDN", 2018), ("CHN", 2019), ("IDN", 2019)]
+    for name, direction in spec.directions.items():
+        got = scored[scored["indicator"] == name].set_index(["country", "year"])["score"]
+        expected = [0.0, 0.5, 0.25, 1.0] if direction == 1 else [1.0, 0.5, 0.75, 0.0]
+        np.testing.assert_allclose(got.loc[order], expected, err_msg=name)
+    composites = out["composites"]
+    overall = composites[(composites["method"] == "equal")
+                         & (composites["dimension"] == "overall")].set_index(
+                             ["country", "year"])["score"]
+    np.testing.assert_allclose(overall.loc[order], [1 / 3, 1 / 2, 5 / 12, 2 / 3])
