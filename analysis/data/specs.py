@@ -1897,20 +1897,44 @@ def main(argv: list[str] | None = None) -> int:
         "them against the data as well.")
     parser.add_argument("files", nargs="*", type=Path,
                         default=sorted(p for p in config.SPECS.glob("*.yaml")
-                                       if p.stem in REGISTRY)
+                                       if p.stem in REGISTRY or p.stem in OWN_LOADERS)
                         + sorted(config.REGIONS.glob("*.yaml")))
     args = parser.parse_args(argv)
     for path in args.files:
         try:
-            if spec_kind(path) == "region":
-                load_region_file(path)
-            else:
-                load(path)
+            check_file(path)
         except DataError as error:
             print(f"[specs] ERROR {' '.join(str(error).split())}")
             return 2
         print(f"[specs] {display_path(path)}: ok")
     return 0
+
+
+#: Spec files whose models live beside the code they configure: stem -> (module, loader).
+#: Their stages validate them with these loaders; the checker calls the same ones.
+OWN_LOADERS = {"scenarios": ("analysis.simulation.scenario_spec", "load_spec"),
+               "scorecard": ("analysis.measures.scorecard_spec", "load_spec")}
+
+
+def check_file(path: Path) -> None:
+    """Validate one spec file by its stem: a region, a registered model (:func:`load`) or one
+    of :data:`OWN_LOADERS`; any problem is a one-line :class:`DataError` naming the file."""
+    import importlib
+
+    path = Path(path)
+    if path.stem in OWN_LOADERS:
+        module, name = OWN_LOADERS[path.stem]
+        try:
+            getattr(importlib.import_module(module), name)(path)
+        except DataError:
+            raise
+        except ValueError as error:  # the scenario spec's SpecError names the file itself
+            message = " ".join(str(error).split())
+            raise DataError(path, message.removeprefix(f"{path}:").strip()) from None
+    elif spec_kind(path) == "region":
+        load_region_file(path)
+    else:
+        load(path)
 
 
 if __name__ == "__main__":
