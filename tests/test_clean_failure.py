@@ -59,7 +59,8 @@ SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
     import yaml
-    from analysis import io, robustness
+    from analysis.data import io
+    from analysis.stages import robustness
     from tests.test_bad_inputs import CHECKS, _project
 
     root = Path(sys.argv[1])

@@ -56,7 +56,7 @@ def test_an_unexpected_error_is_one_line_with_the_log_named(tmp_path, capsys, mo
 
 SCRIPT = """
 import sys, time
-from analysis import io
+from analysis.data import io
 def act():
     for i in range(4):
         print(f"[demo] step {i}", flush=True)
