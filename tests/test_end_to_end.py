@@ -33,11 +33,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from analysis import config
+from analysis import api, config
+from analysis.econometrics import moderated, variants
+from analysis.stages import bench, nickel
+from analysis.stages import models as models_stage
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +80,7 @@ SUPPLY_RISK_ROWS, DEPENDENCE_ROWS = 4452, 6790
 SCORECARD_ROWS = 57288
 NICKEL = {"n_obs": 7410, "n_clusters": 135, "ore_b2014_post0": -1.662497277,
           "postavg_ore_b2014": -4.545891799}
+NICKEL_OVERDISPERSION = {"alpha": 0.14290934323096963, "rho": 0.7798056093868063}
 HEADLINE_CAPTION = "Geopolitical risk and China–ASEAN mineral-chain synergy"
 
 
@@ -293,3 +298,98 @@ def test_scorecard_and_scenarios_cover_the_spec(pipeline):
     assert set(scorecard["country"]) == set(card["countries"])
     assert set(scorecard["dimension"]) == {*card["dimensions"], "overall"}
     assert len(scorecard) == SCORECARD_ROWS
+
+
+# --------------------------------------------------------------------------- on this run's files
+# Library entry points that read the processed folder (notebook API, make bench, the nickel
+# stage's --size-mc), pointed at this run's files.
+@pytest.fixture
+def processed_here(pipeline, monkeypatch) -> Path:
+    pipeline.require("models")
+    monkeypatch.setattr(config, "DATA_PROCESSED", pipeline.processed)
+    return pipeline.processed
+
+
+def test_api_panels_are_the_stages_files(processed_here):
+    panel = api.panel(processed=processed_here)
+    sample = api.panel(estimation=True, processed=processed_here)
+    assert len(panel) == PANEL_ROWS and len(sample) == ESTIMATION_N
+    assert sample["iso3"].nunique() == ESTIMATION_G
+    assert {"gpr", "rn", "ti", "syn"} <= set(sample.columns)
+
+
+def test_bench_size_monte_carlo_on_the_real_design(processed_here, tmp_path):
+    """``make bench --size`` at 8 replications: one row per method and key term, RI rows per
+    permutation check of the battery, the design N/G/T of the main models, Monte Carlo s.e.
+    sqrt(p(1-p)/R); seeded, so a second run is equal; its record is what the models stage
+    reads back as matching this design."""
+    reps = 8
+    table = bench.real_design_size(reps=reps, B=19, ri_draws=19)
+    pd.testing.assert_frame_equal(table, bench.real_design_size(reps=reps, B=19, ri_draws=19))
+    spec = moderated.load_model_spec()
+    key = {m: [t for t in spec["key_terms"] if t in terms] for m, terms in spec["models"].items()}
+    plain = table[~table["method"].str.startswith("RI ")]
+    assert len(plain) == 5 * sum(map(len, key.values())) + len(key["M1"])
+    battery = variants.load_robustness_spec()
+    ri_checks = [c["id"] for c in battery["checks"] if c.get("permute") and not c.get("panel")]
+    assert list(table.loc[table["method"].str.startswith("RI "), "check"]) == ri_checks
+    assert set(table["N"]) == {ESTIMATION_N} and set(table["G"]) == {ESTIMATION_G}
+    assert set(table["reps"]) == {reps}
+    hits = table["rejection_rate"] * reps
+    assert np.allclose(hits, hits.round()) and table["rejection_rate"].between(0, 1).all()
+    rate = table["rejection_rate"]
+    assert np.allclose(table["mc_se"], np.sqrt(np.maximum(rate * (1 - rate), 1e-12) / reps))
+    frame = pd.read_parquet(processed_here / "estimation_panel.parquet")
+    design = moderated.design_summary(frame, spec)
+    path = bench.write_size_record(bench.size_record(table, design, {"reps": reps}),
+                                   tmp_path / "sizes.yaml")
+    sizes = moderated.load_sizes(path)
+    assert models_stage.sizes_status(sizes, design) == (True, "")
+    assert models_stage.method_size(sizes, "CRV1") == pytest.approx(
+        plain.loc[plain["method"] == "CRV1", "rejection_rate"].max())
+
+
+def test_bench_wcr_equals_pyfixest_wildboottest(processed_here):
+    """The bench's WCR comparison on M4 gpr:rn: our p-value and pyfixest's differ by at most
+    the draws that give every cluster one weight (module docstring of bench)."""
+    result = bench.wcr_comparison(B=99, repeats=1)
+    assert (result["model"], result["term"], result["clusters"]) == ("M4", "gpr:rn",
+                                                                     ESTIMATION_G)
+    assert abs(result["p_ours"] - result["p_pyfixest"]) <= result["constant_draws"] / 99 + 1e-12
+    assert result["ratio"] == pytest.approx(result["ours_s"] / result["pyfixest_s"])
+
+
+def test_bench_estimation_tiers_for_every_model(processed_here, monkeypatch):
+    """Every model in three tiers, ours and pyfixest each run (the timer is a stand-in: ours
+    2 s, pyfixest 4 s, so every ratio is 0.5)."""
+    monkeypatch.setattr(bench, "_median_time",
+                        lambda f, repeats, *a: 2.0 if f.__name__.startswith("ours") else 4.0)
+    table = bench.estimation_ratio(repeats=1, B=9)
+    spec = moderated.load_model_spec()
+    assert list(table["model"]) == [m for m in spec["models"] for _ in range(3)]
+    assert list(table["tier"][:3]) == ["point + CRV1", "+ CRV3, DK",
+                                       "+ WCR of the key terms, B = 9"]
+    keys = {m: sum(t in terms for t in spec["key_terms"]) for m, terms in spec["models"].items()}
+    assert list(table.groupby("model", sort=False)["key_terms"].first()) == list(keys.values())
+    assert (table["ratio"] == 0.5).all()
+    assert bench.bootstrap_time() > 0
+
+
+def test_nickel_size_simulation_is_calibrated_on_the_real_main_fit(pipeline):
+    """``python -m analysis.stages.nickel --size-mc 2``: three DGPs x two partner
+    concentrations; the NB dispersion and AR(1) persistence are the real main fit's
+    (main build: alpha 0.1429, rho 0.7798); the F(q, G-1) Wald test never rejects where the
+    chi2 one does not (same statistic, heavier tail)."""
+    pipeline.require("fetch")  # the BACI extract, hash-checked in data/raw
+    table = nickel.size_simulation(2)
+    assert list(table["dgp"]) == ["poisson", "poisson", "negative binomial",
+                                  "negative binomial", "NB-like, AR(1) persistence",
+                                  "NB-like, AR(1) persistence"]
+    assert list(table["china_share"]) == ["equal", 0.9] * 3
+    dispersion = table["dispersion"].dropna().unique()
+    assert dispersion == pytest.approx([NICKEL_OVERDISPERSION["alpha"]], rel=1e-6)
+    assert table["rho"].dropna().unique() == pytest.approx([NICKEL_OVERDISPERSION["rho"]],
+                                                           rel=1e-6)
+    assert (table["reject_wald_f"] <= table["reject_wald_chi2"]).all()
+    for column in ("reject_wald_chi2", "reject_wald_f", "reject_t_single", "reject_post_mean"):
+        assert set(table[column]) <= {0.0, 0.5, 1.0}
