@@ -116,3 +116,26 @@ def test_a_free_parameter_without_a_range_is_refused_naming_the_file(tmp_path):
         pd.DataFrame({"series": ["out"], "year": [2010], "value": [1.0]}),
         ["Content", "Growth"], (2010, 2024), bounds={"Growth": (0.0, 0.2)})
     assert list(cal.lower) == [0.2, 0.0] and list(cal.upper) == [0.8, 0.2]
+
+
+# --------------------------------------------------------------------------- stage streams
+def test_inside_a_stage_stdout_and_stderr_are_no_terminal(tmp_path, monkeypatch, capsys):
+    """What a stage prints goes through the log streams, which tell libraries (tqdm, pandas)
+    that they are no terminal, so nothing draws cursor-moving bars into the log; each complete
+    line reaches the log, a carriage-return update does not."""
+    from analysis.data import io
+
+    monkeypatch.setenv("PIPELINE_LOG_DIR", str(tmp_path))
+    seen = {}
+
+    def action():
+        seen["out"], seen["err"] = sys.stdout.isatty(), sys.stderr.isatty()
+        print("first line", flush=True)
+        sys.stdout.write("progress 50%\rprogress 100%\n")
+        print("to stderr", file=sys.stderr)
+
+    assert io.run_stage("demo", action, verbose=False, record=False) == 0
+    assert seen == {"out": False, "err": False}
+    assert (tmp_path / "demo.log").read_text(encoding="utf-8").splitlines()[:3] == [
+        "first line", "progress 100%", "to stderr"]
+    assert capsys.readouterr().out.startswith("[demo] done in ")
