@@ -5,6 +5,7 @@ so the schemas that check them are functions of the region (default: this run's)
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.pandas import Check, Column, DataFrameSchema
@@ -146,10 +147,15 @@ def validate(frame, schema: DataFrameSchema, path) -> None:
         cases = getattr(error, "failure_cases", None)
         if cases is not None and len(cases):
             first = cases.iloc[0]
-            column = first.get("column")
+            table_level = first.get("schema_context") == "DataFrameSchema"
+            # a table-level check names the schema as its column and fails for False
+            column = None if table_level else first.get("column")
+            value = first.get("failure_case")
+            value = value.item() if isinstance(value, np.generic) else value
+            what = "" if table_level else f" for {value!r}"
             where = "" if pd.isna(first.get("index")) else f" at row {first['index']}"
-            summary = (f"check {first.get('check')!s} fails for {first.get('failure_case')!r}"
-                       f"{where} ({len(cases)} failure(s) in all)")
+            summary = (f"check {first.get('check')!s} fails{what}{where} ({len(cases)} "
+                       "failure(s) in all)")
         else:
             column, summary = None, " ".join(str(error).split())
         raise DataError(path, f"schema {schema.name!r}: {summary}",

@@ -289,9 +289,6 @@ class ModelsSpec(SpecModel):
                              "the report print labels, not column names)")
         return self
 
-    def term_label(self, term: str) -> str:
-        return term_label(term, self.labels)
-
 
 def term_label(term: str, labels: Mapping[str, str]) -> str:
     """A term's label: its own, else its factors' labels joined by ' × ' (``gpr:rn`` ->

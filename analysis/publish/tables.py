@@ -411,14 +411,6 @@ def write_docx(results: list[ModelResult], labels: dict[str, str], order: list[s
     return atomic_write_bytes(path, deterministic_zip(buffer.getvalue()))
 
 
-def docx_table_cells(path: Path) -> list[list[str]]:
-    """The text of every cell of the first table of a .docx (for checks and tests)."""
-    from docx import Document
-
-    table = Document(str(path)).tables[0]
-    return [[cell.text for cell in row.cells] for row in table.rows]
-
-
 def deterministic_zip(data: bytes) -> bytes:
     """Rewrite a zip (a .docx) with fixed member timestamps, so equal content gives equal bytes."""
     source = zipfile.ZipFile(io.BytesIO(data))

@@ -255,10 +255,6 @@ class Equation:
     points: tuple[tuple[float, float], ...] = ()  # lookups
     function: str | None = None  # stateful: integ, smooth, delay3, ...
 
-    @property
-    def python(self) -> str:
-        return python_name(self.name)
-
 
 @dataclass
 class Model:
@@ -315,14 +311,6 @@ class Model:
             else:
                 out[key] = variables_in(eq.tree)
         return out
-
-    def stateful_step_inputs(self, key: str) -> set[str]:
-        """Names a stateful variable's next state depends on (its rate or input and time)."""
-        eq = self.equations[key]
-        args = eq.tree.args
-        if eq.function == "integ":
-            return variables_in(args[0])
-        return variables_in(args[0]) | variables_in(args[1])
 
 
 _LIMITS = re.compile(r"\[([^\]]*)\]\s*$")

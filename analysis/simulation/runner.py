@@ -16,7 +16,6 @@ vectorised engine for many runs, policy schedules from dated measures, Monte Car
 from __future__ import annotations
 
 import datetime as dt
-import math
 import shutil
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -108,14 +107,6 @@ class SimulationModel:
             **kwargs) -> dict[str, np.ndarray]:
         """:meth:`analysis.simulation.engine.CompiledModel.run`."""
         return self.compiled.run(params, lookups, **kwargs)
-
-    def annual_frame(self, result: Mapping[str, np.ndarray], names: Sequence[str],
-                     draw: int = 0) -> pd.DataFrame:
-        """One draw's annual integrals as a frame: ``year`` and one column per name."""
-        frame = pd.DataFrame({"year": result["years"]})
-        for name in names:
-            frame[self.name(name)] = result[f"annual:{mdl.normalise(name)}"][:, draw]
-        return frame
 
 
 @lru_cache(maxsize=8)
@@ -251,19 +242,6 @@ def monte_carlo(model: SimulationModel, fixed: Mapping[str, float],
         years = years[keep]
         stacked = {k: v[keep] for k, v in stacked.items()}
     return {"draws": draws, "years": years, "values": stacked}
-
-
-def summarise(result: Mapping[str, object], labels: Mapping[str, str] | None = None
-              ) -> pd.DataFrame:
-    """The Monte Carlo's 5/50/95% quantiles per variable and year (``labels`` renames)."""
-    labels = labels or {}
-    frames = [quantile_table(values, result["years"], labels.get(name, name))
-              for name, values in result["values"].items()]
-    return pd.concat(frames, ignore_index=True)
-
-
-def is_finite_range(bounds: tuple[float, float]) -> bool:
-    return all(math.isfinite(b) for b in bounds) and bounds[1] >= bounds[0]
 
 
 def time_monte_carlo(spec_path: Path | str, runs: int = 1000, repeats: int = 3,

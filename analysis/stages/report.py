@@ -1163,7 +1163,7 @@ def run(outputs: Path = config.OUTPUTS, processed: Path = config.DATA_PROCESSED,
     manifest = build_manifest(outputs, processed, raw)
     page = build_report(outputs, processed, manifest)
     atomic_write_text(outputs / "report.html", page)
-    manifest["outputs"]["outputs/report.html"] = sha256_of(outputs / "report.html")
+    manifest["outputs"].update(file_hashes([outputs / "report.html"], config.ROOT))
     atomic_write_text(outputs / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     print(f"[report] wrote {outputs / 'report.html'} and manifest.json", flush=True)
     return outputs / "report.html"

@@ -441,20 +441,14 @@ def run_check(check: dict, model: dict, processed: Path, terms: list[str], boots
     return rows, extra
 
 
-def run_heterogeneity(spec: dict, model: dict, processed: Path, terms: list[str],
-                      bootstrap: dict, models_spec: dict | None = None) -> pd.DataFrame:
-    """Country groups (each may name its own ``model``) and, if asked, chain by chain.
+def heterogeneity_rows(spec: dict, model: dict, processed: Path, terms: list[str],
+                       bootstrap: dict, models_spec: dict | None = None) -> list[dict]:
+    """The heterogeneity rows, one dict per group or chain: country groups (each may name its
+    own ``model``) and, if asked, chain by chain.
 
     A subsample that cannot identify the model (fewer than three clusters, or a regressor
     absorbed by the fixed effects) gets a row saying so instead of stopping the stage.
     """
-    return pd.DataFrame(heterogeneity_rows(spec, model, processed, terms, bootstrap,
-                                           models_spec))
-
-
-def heterogeneity_rows(spec: dict, model: dict, processed: Path, terms: list[str],
-                       bootstrap: dict, models_spec: dict | None = None) -> list[dict]:
-    """The rows of :func:`run_heterogeneity`, one dict per group or chain."""
     rows = []
     panel, entity, cluster = variant_panel(None, processed)
     for group in spec["heterogeneity"]["groups"]:
