@@ -39,6 +39,7 @@ import pytest
 import yaml
 
 from analysis import api, config
+from analysis.data import specs
 from analysis.econometrics import moderated, variants
 from analysis.stages import bench, nickel
 from analysis.stages import models as models_stage
@@ -202,8 +203,9 @@ def test_the_panel_covers_every_country_and_year(pipeline):
     pipeline.require("clean", "indices")
     panel = pd.read_parquet(pipeline.processed / "panel.parquet")
     assert len(panel) == PANEL_ROWS
-    assert sorted(panel["iso3"].unique()) == sorted(config.COUNTRIES)
-    assert (panel["year"].min(), panel["year"].max()) == (config.FIRST_YEAR, config.LAST_YEAR)
+    region = specs.load_region()
+    assert sorted(panel["iso3"].unique()) == sorted(region.countries)
+    assert (panel["year"].min(), panel["year"].max()) == (region.first_year, region.last_year)
 
 
 def test_estimation_sample_and_coefficients_equal_the_main_build(pipeline):
