@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from analysis.data.io import DataError
-from analysis.data.schemas import ESTIMATION_SCHEMA, INDICES_SCHEMA, validate
+from analysis.data.schemas import estimation_schema, indices_schema, validate
+from analysis.data.specs import load_region
+
+REGION = load_region("china_asean")
+INDICES_SCHEMA = indices_schema(REGION)
+ESTIMATION_SCHEMA = estimation_schema(REGION)
 
 
 def _indices() -> pd.DataFrame:
