@@ -8,6 +8,11 @@ import pytest
 
 from analysis.data.io import DataError
 from analysis.data.schemas import estimation_schema, indices_schema, validate
+from analysis.data.specs import load_region
+
+REGION = load_region("china_asean")
+INDICES_SCHEMA = indices_schema(REGION)
+ESTIMATION_SCHEMA = estimation_schema(REGION)
 
 
 def _indices() -> pd.DataFrame:
@@ -21,14 +26,14 @@ def _indices() -> pd.DataFrame:
 
 
 def test_a_valid_table_passes():
-    validate(_indices(), indices_schema(), "indices.parquet")
+    validate(_indices(), INDICES_SCHEMA, "indices.parquet")
 
 
 def test_a_value_out_of_range_names_column_check_value_and_row():
     frame = _indices()
     frame.loc[2, "syn"] = 1.25
     with pytest.raises(DataError) as error:
-        validate(frame, indices_schema(), "data/processed/indices.parquet")
+        validate(frame, INDICES_SCHEMA, "data/processed/indices.parquet")
     assert error.value.column == "syn"
     assert str(error.value).startswith("data/processed/indices.parquet, column 'syn': schema "
                                        "'indices': check in_range(0, 1) fails for 1.25 at row 2 "
@@ -40,7 +45,7 @@ def test_a_table_level_check_has_no_column():
                           "syn": [0.1, 0.2, 0.3], "gpr": [1.0, 1.0, 1.0],
                           "rn": [0.0, 0.5, 1.0], "ti": [0.3, 0.3, 0.3]})
     with pytest.raises(DataError) as error:
-        validate(frame, estimation_schema(), "estimation_panel.parquet")
+        validate(frame, ESTIMATION_SCHEMA, "estimation_panel.parquet")
     assert error.value.column is None
     assert str(error.value) == ("estimation_panel.parquet: schema 'estimation_panel': check "
                                 "duplicate ['iso3', 'year'] keys fails (2 failure(s) in all)")
